@@ -1,0 +1,173 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordo-platform/ordo/eventstore"
+	"github.com/ordo-platform/ordo/eventstore/eventstoretest"
+)
+
+// TestGapSafeGlobalOrder is the adversarial test of the global order: many writers on
+// many streams, each transaction pausing at random while open (some taking their
+// transaction id early, before the pause, so that they commit long after younger ones),
+// some rolling back, while a reader follows ReadAll. The reader must see every committed
+// event exactly once, in strictly increasing positions, per-stream versions without a
+// hole, and nothing from a rolled-back transaction.
+func TestGapSafeGlobalOrder(t *testing.T) {
+	t.Parallel()
+	target := 100_000
+	if testing.Short() {
+		target = 10_000
+	}
+	s := newStore(t)
+	pool := s.Pool()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	const writers = 24
+	streams := make([]eventstore.Stream, 300)
+	for i := range streams {
+		streams[i] = eventstoretest.Stream("order")
+	}
+
+	var (
+		committedMu sync.Mutex
+		committed   = map[uuid.UUID]bool{}
+		rolledBack  = map[uuid.UUID]bool{}
+		total       atomic.Int64
+		conflicts   atomic.Int64
+		writersDone = make(chan struct{})
+	)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			for total.Load() < int64(target) && ctx.Err() == nil {
+				ids, ok, err := oneTx(ctx, s, pool, rng, streams)
+				if errors.Is(err, eventstore.ErrVersionConflict) {
+					conflicts.Add(1)
+				} else if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				committedMu.Lock()
+				for _, id := range ids {
+					if ok {
+						committed[id] = true
+					} else {
+						rolledBack[id] = true
+					}
+				}
+				committedMu.Unlock()
+				if ok {
+					total.Add(int64(len(ids)))
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(writersDone) }()
+
+	// The reader follows the global order while the writers run, then drains.
+	seen := make(map[uuid.UUID]bool, target+1000)
+	lastVersion := map[string]int64{}
+	var after int64
+	read := func() int {
+		page, err := s.ReadAll(ctx, after, 2000)
+		require.NoError(t, err)
+		for _, e := range page {
+			require.Greater(t, e.Position, after, "positions strictly increase")
+			require.False(t, seen[e.ID], "event %s seen twice", e.ID)
+			seen[e.ID] = true
+			require.Equal(t, lastVersion[e.StreamID]+1, e.Version, "stream %s: no hole, no reordering", e.StreamID)
+			lastVersion[e.StreamID] = e.Version
+			after = e.Position
+		}
+		return len(page)
+	}
+	for running := true; running; {
+		select {
+		case <-writersDone:
+			running = false
+		default:
+			if read() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	for read() > 0 {
+	}
+	require.NoError(t, ctx.Err())
+
+	committedMu.Lock()
+	defer committedMu.Unlock()
+	t.Logf("%d committed events in %d streams, %d rolled back, %d conflicts", len(committed), len(lastVersion), len(rolledBack), conflicts.Load())
+	require.GreaterOrEqual(t, len(committed), target)
+	require.Equal(t, len(committed), len(seen), "the reader saw every committed event")
+	for id := range committed {
+		require.True(t, seen[id], "committed event %s never read", id)
+	}
+	for id := range rolledBack {
+		require.False(t, seen[id], "rolled-back event %s was read", id)
+	}
+}
+
+// oneTx runs one adversarial transaction: maybe take a transaction id early, pause,
+// append to one to three streams, pause, then commit (90%) or roll back.
+func oneTx(ctx context.Context, s interface {
+	AppendTx(context.Context, pgx.Tx, eventstore.Stream, eventstore.ExpectedVersion, ...eventstore.NewEvent) (eventstore.AppendResult, error)
+}, pool interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, rng *rand.Rand, streams []eventstore.Stream) (ids []uuid.UUID, committed bool, err error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if rng.IntN(2) == 0 {
+		if _, err := tx.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
+			return nil, false, err
+		}
+	}
+	pause(rng)
+	for n := 1 + rng.IntN(3); n > 0; n-- {
+		batch := make([]eventstore.NewEvent, 1+rng.IntN(10))
+		for i := range batch {
+			batch[i] = eventstoretest.Event("order.noted", fmt.Sprint(i))
+		}
+		if _, err := s.AppendTx(ctx, tx, streams[rng.IntN(len(streams))], eventstore.Any, batch...); err != nil {
+			for _, e := range batch {
+				ids = append(ids, e.ID)
+			}
+			return ids, false, err
+		}
+		for _, e := range batch {
+			ids = append(ids, e.ID)
+		}
+		if rng.IntN(3) == 0 {
+			pause(rng)
+		}
+	}
+	pause(rng)
+	if rng.IntN(10) == 0 {
+		return ids, false, tx.Rollback(ctx)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return ids, false, err
+	}
+	return ids, true, nil
+}
+
+func pause(rng *rand.Rand) {
+	time.Sleep(time.Duration(rng.IntN(1500)) * time.Microsecond)
+}

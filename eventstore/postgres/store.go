@@ -1,0 +1,322 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordo-platform/ordo/eventstore"
+	"github.com/ordo-platform/ordo/internal/pgmigrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations are the event store's schema migrations.
+func Migrations() pgmigrate.Set {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return pgmigrate.Set{Name: "eventstore", FS: sub}
+}
+
+// Store is the Postgres event store. It is safe for concurrent use.
+type Store struct {
+	pool    *pgxpool.Pool
+	channel string
+	notify  *listener
+}
+
+var _ eventstore.Store = (*Store)(nil)
+var _ eventstore.Notifier = (*Store)(nil)
+
+// New returns a store over pool. The tables must exist (Migrations). The schema the pool
+// resolves "events" to (its search_path) names the notification channel, so stores in
+// different schemas do not wake each other.
+func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+	var schema string
+	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return nil, fmt.Errorf("eventstore: current schema: %w", err)
+	}
+	s := &Store{pool: pool, channel: "ordo_events_" + schema}
+	s.notify = newListener(pool, s.channel)
+	return s, nil
+}
+
+// Close stops the store's notification listener. The pool belongs to the caller.
+func (s *Store) Close() { s.notify.close() }
+
+// appendSQL appends a run of events to one stream in one statement. Positions are
+// (top-level transaction id << 16) + the event's index in its transaction (kept in the
+// transaction-local setting ordo.tx_events), so they sort by transaction; see doc.go.
+// Nothing is inserted when the stream is not at the expected version, when the stream's
+// last event belongs to a younger transaction (its position would then sort after ours:
+// per-stream order must equal position order), or when the transaction has run out of
+// event indexes. The returned row tells which.
+const appendSQL = `
+WITH cur AS (
+    SELECT coalesce(max(version), 0) AS v, coalesce(max(position), 0) AS p
+    FROM (SELECT version, position FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1) last
+), tx AS (
+    SELECT pg_current_xact_id()::text::bigint << 16 AS base,
+           coalesce(nullif(current_setting('ordo.tx_events', true), ''), '0')::bigint AS n
+), ins AS (
+    INSERT INTO events (position, id, stream_id, stream_type, version, type, schema_version,
+                        schema_fingerprint, occurred_at, correlation_id, causation_id, actor,
+                        traceparent, payload)
+    SELECT tx.base + tx.n + u.ord, u.id, $1, $2, cur.v + u.ord, u.type, u.schema_version,
+           u.fingerprint, u.occurred_at, u.correlation_id, u.causation_id, u.actor,
+           u.traceparent, u.payload
+    FROM cur, tx, unnest($4::uuid[], $5::text[], $6::int[], $7::bytea[], $8::timestamptz[],
+                         $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::bytea[])
+         WITH ORDINALITY AS u(id, type, schema_version, fingerprint, occurred_at,
+                              correlation_id, causation_id, actor, traceparent, payload, ord)
+    WHERE ($3::bigint = -1 OR cur.v = $3::bigint)
+      AND cur.p < tx.base
+      AND tx.n + $14::bigint < 65536
+    RETURNING version, position
+), counted AS (
+    SELECT min(version) AS first, max(version) AS last, min(position) AS first_pos,
+           max(position) AS last_pos, count(*) AS inserted FROM ins
+)
+SELECT cur.v, cur.p, tx.base, tx.n, counted.first, counted.last, counted.first_pos, counted.last_pos,
+       set_config('ordo.tx_events', (tx.n + counted.inserted)::text, true)
+FROM cur, tx, counted`
+
+// maxEventsPerTx is how many events one transaction can append: the low 16 bits of a
+// position index the events of a transaction.
+const maxEventsPerTx = 65535
+
+// querier is what an append runs on: the pool (one implicit transaction) or a caller's
+// transaction.
+type querier interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// Append implements eventstore.Store. It is one round trip and one transaction.
+func (s *Store) Append(ctx context.Context, stream eventstore.Stream, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (eventstore.AppendResult, error) {
+	res, err := s.append(ctx, s.pool, stream, expected, events)
+	if err == nil {
+		s.notify.signal()
+	}
+	return res, err
+}
+
+// AppendTx appends inside the caller's transaction, so that events and other rows (a
+// saga's state, an idempotency record, several streams at once) commit together or not
+// at all. Readers see the events once tx commits. Keep such transactions short: until
+// tx ends, readers of the global order wait for it. After a failed AppendTx the
+// transaction is aborted; roll it back. Call Notify after committing to wake
+// subscribers at once rather than at their next poll.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream eventstore.Stream, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (eventstore.AppendResult, error) {
+	return s.append(ctx, tx, stream, expected, events)
+}
+
+// Notify wakes subscribers after a transaction with AppendTx has committed.
+func (s *Store) Notify() { s.notify.signal() }
+
+func (s *Store) append(ctx context.Context, q querier, stream eventstore.Stream, expected eventstore.ExpectedVersion, events []eventstore.NewEvent) (eventstore.AppendResult, error) {
+	if err := eventstore.Validate(stream, expected, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	n := len(events)
+	if n > maxEventsPerTx {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: %d events, at most %d per transaction", eventstore.ErrInvalidAppend, n, maxEventsPerTx)
+	}
+	var (
+		ids          = make([]uuid.UUID, n)
+		types        = make([]string, n)
+		versions     = make([]int32, n)
+		fingerprints = make([][]byte, n)
+		occurred     = make([]time.Time, n)
+		correlations = make([]*uuid.UUID, n)
+		causations   = make([]*uuid.UUID, n)
+		actors       = make([]string, n)
+		traces       = make([]string, n)
+		payloads     = make([][]byte, n)
+	)
+	for i, e := range events {
+		ids[i], types[i], versions[i] = e.ID, e.Type, int32(e.SchemaVersion)
+		fingerprints[i], occurred[i], payloads[i] = nonNil(e.SchemaFingerprint), e.OccurredAt, nonNil(e.Payload)
+		correlations[i], causations[i] = nilUUID(e.Metadata.CorrelationID), nilUUID(e.Metadata.CausationID)
+		actors[i], traces[i] = e.Metadata.Actor, e.Metadata.TraceParent
+	}
+
+	var (
+		current, currentPos, base, used int64
+		first, last, firstPos, lastPos  *int64
+		setting                         string
+	)
+	b := &pgx.Batch{}
+	b.Queue(appendSQL, stream.ID, stream.Type, int64(expected), ids, types, versions, fingerprints,
+		occurred, correlations, causations, actors, traces, payloads, int64(n)).
+		QueryRow(func(row pgx.Row) error {
+			return row.Scan(&current, &currentPos, &base, &used, &first, &last, &firstPos, &lastPos, &setting)
+		})
+	err := q.SendBatch(ctx, b).Close()
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
+			return s.resolveConflict(ctx, stream, ids, err)
+		}
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+	}
+	if first != nil {
+		return eventstore.AppendResult{FirstVersion: *first, LastVersion: *last, FirstPosition: *firstPos, LastPosition: *lastPos}, nil
+	}
+	switch {
+	case used+int64(n) > maxEventsPerTx:
+		return eventstore.AppendResult{}, fmt.Errorf("%w: the transaction already appended %d events, at most %d", eventstore.ErrInvalidAppend, used, maxEventsPerTx)
+	case currentPos >= base:
+		// The stream's last event was appended by a transaction younger than ours; our
+		// events would sort before it. Retrying in a new transaction succeeds.
+		return eventstore.AppendResult{}, fmt.Errorf("%w: stream %s was appended by a younger transaction; retry in a new one", eventstore.ErrVersionConflict, stream)
+	}
+	// The expected version did not hold. It may be a retry of an append that did commit.
+	return s.resolveConflict(ctx, stream, ids,
+		fmt.Errorf("stream %s is at version %d, expected %s", stream, current, expected))
+}
+
+// resolveConflict runs only after an append stored nothing: when every event id is
+// already stored, as one contiguous run of the same stream, the append is a retry and
+// gets the first result; otherwise it is a real conflict.
+func (s *Store) resolveConflict(ctx context.Context, stream eventstore.Stream, ids []uuid.UUID, cause error) (eventstore.AppendResult, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT id, stream_id, version, position FROM events WHERE id = ANY($1) ORDER BY position`, ids)
+	if err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: check for retry: %w", stream, err)
+	}
+	type stored struct {
+		id       uuid.UUID
+		stream   string
+		version  int64
+		position int64
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stored, error) {
+		var x stored
+		err := r.Scan(&x.id, &x.stream, &x.version, &x.position)
+		return x, err
+	})
+	if err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: check for retry: %w", stream, err)
+	}
+	if len(found) == 0 {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: %w", eventstore.ErrVersionConflict, cause)
+	}
+	if len(found) != len(ids) {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: %d of %d event ids already stored", eventstore.ErrDuplicateEvent, len(found), len(ids))
+	}
+	for i, f := range found {
+		if f.stream != stream.ID || f.id != ids[i] || f.version != found[0].version+int64(i) {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s is stored as %s@%d", eventstore.ErrDuplicateEvent, f.id, f.stream, f.version)
+		}
+	}
+	return eventstore.AppendResult{
+		FirstVersion: found[0].version, LastVersion: found[len(found)-1].version,
+		FirstPosition: found[0].position, LastPosition: found[len(found)-1].position,
+	}, nil
+}
+
+const selectEvent = `SELECT position, id, stream_id, stream_type, version, type, schema_version,
+    schema_fingerprint, occurred_at, recorded_at, correlation_id, causation_id, actor,
+    traceparent, payload FROM events `
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, streamID string, from int64, limit int) ([]eventstore.Event, error) {
+	rows, err := s.pool.Query(ctx, selectEvent+`WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`,
+		streamID, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+	}
+	evs, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+	}
+	return evs, nil
+}
+
+// visibleBound is the exclusive upper bound of the positions that can no longer be
+// preceded by a late commit: every transaction older than the snapshot's xmin is over.
+const visibleBound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]eventstore.Event, error) {
+	rows, err := s.pool.Query(ctx, selectEvent+`WHERE position > $1 AND position < `+visibleBound+
+		` ORDER BY position LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %d: %w", after, err)
+	}
+	evs, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %d: %w", after, err)
+	}
+	return evs, nil
+}
+
+// StreamVersion implements eventstore.Store.
+func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1`, streamID).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("version of %s: %w", streamID, err)
+	}
+	return v, nil
+}
+
+// HeadPosition implements eventstore.Store.
+func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
+	var p int64
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE position < `+visibleBound).Scan(&p); err != nil {
+		return 0, fmt.Errorf("head position: %w", err)
+	}
+	return p, nil
+}
+
+// Appended implements eventstore.Notifier with LISTEN/NOTIFY.
+func (s *Store) Appended() <-chan struct{} { return s.notify.appended() }
+
+func scanEvent(row pgx.CollectableRow) (eventstore.Event, error) {
+	var (
+		e                  eventstore.Event
+		schemaVersion      int32
+		correlation, cause *uuid.UUID
+	)
+	err := row.Scan(&e.Position, &e.ID, &e.StreamID, &e.StreamType, &e.Version, &e.Type, &schemaVersion,
+		&e.SchemaFingerprint, &e.OccurredAt, &e.RecordedAt, &correlation, &cause, &e.Metadata.Actor,
+		&e.Metadata.TraceParent, &e.Payload)
+	e.SchemaVersion = int(schemaVersion)
+	if correlation != nil {
+		e.Metadata.CorrelationID = *correlation
+	}
+	if cause != nil {
+		e.Metadata.CausationID = *cause
+	}
+	return e, err
+}
+
+func nilUUID(u uuid.UUID) *uuid.UUID {
+	if u == uuid.Nil {
+		return nil
+	}
+	return &u
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Pool returns the pool the store writes through, for callers that open their own
+// transactions for AppendTx.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }

@@ -1,0 +1,140 @@
+// Package health checks that Ordo's dependencies answer for real: Postgres a query,
+// Kafka a Metadata request that lists a broker, ClickHouse a query over the native
+// protocol. An open port is not readiness; these are.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Checker checks one dependency. Check returns nil when it is ready.
+type Checker interface {
+	Name() string
+	Check(ctx context.Context) error
+}
+
+// CheckFunc adapts a named function to a Checker.
+type CheckFunc struct {
+	N string
+	F func(ctx context.Context) error
+}
+
+// Name returns the dependency's name.
+func (c CheckFunc) Name() string { return c.N }
+
+// Check runs the function.
+func (c CheckFunc) Check(ctx context.Context) error { return c.F(ctx) }
+
+// Postgres checks a Postgres URL with a fresh connection and SELECT 1.
+func Postgres(url string) Checker {
+	return CheckFunc{N: "postgres", F: func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		var one int
+		return conn.QueryRow(ctx, "SELECT 1").Scan(&one)
+	}}
+}
+
+// Kafka checks that a Metadata request to the seed brokers lists at least one broker.
+func Kafka(brokers []string) Checker {
+	return CheckFunc{N: "kafka", F: func(ctx context.Context) error {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RetryTimeout(0), kgo.RequestRetries(0))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return KafkaClient(cl).Check(ctx)
+	}}
+}
+
+// KafkaClient checks readiness through an existing client, so a long-running process
+// does not dial a new connection on every probe.
+func KafkaClient(cl *kgo.Client) Checker {
+	return CheckFunc{N: "kafka", F: func(ctx context.Context) error {
+		md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		if err != nil {
+			return err
+		}
+		if len(md.Brokers) == 0 {
+			return errors.New("metadata lists no broker")
+		}
+		return nil
+	}}
+}
+
+// ClickHouse checks a ClickHouse native address with SELECT 1.
+func ClickHouse(addr string) Checker {
+	return CheckFunc{N: "clickhouse", F: func(ctx context.Context) error {
+		conn, err := clickhouse.Open(&clickhouse.Options{
+			Addr:        []string{addr},
+			DialTimeout: 2 * time.Second,
+		})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		var one uint8
+		return conn.QueryRow(ctx, "SELECT toUInt8(1)").Scan(&one)
+	}}
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Error says why the dependency is not ready; empty when it is.
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"-"`
+}
+
+// CheckAll runs every checker concurrently, each bounded by timeout, and returns the
+// results in the order given.
+func CheckAll(ctx context.Context, timeout time.Duration, checkers ...Checker) []Result {
+	results := make([]Result, len(checkers))
+	var wg sync.WaitGroup
+	for i, c := range checkers {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			start := time.Now()
+			err := c.Check(cctx)
+			results[i] = Result{Name: c.Name(), OK: err == nil, Duration: time.Since(start)}
+			if err != nil {
+				results[i].Error = err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// Wait retries c until it succeeds or wait has passed, and returns the last error.
+func Wait(ctx context.Context, c Checker, wait, each time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, each)
+		err := c.Check(cctx)
+		ccancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %s: %w", c.Name(), wait, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

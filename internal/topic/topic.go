@@ -1,0 +1,128 @@
+// Package topic names Ordo's Kafka topics and creates them. Events go to one topic per
+// stream type (aggregate), keyed by stream id so that each stream keeps its order;
+// records no consumer can handle go to the dead-letter topic.
+package topic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// DeadLetter is the dead-letter topic.
+const DeadLetter = "ordo.dlq.v1"
+
+// byStreamType maps each stream type to its topic. Adding a stream type means adding
+// its topic here (and running `ordo migrate`).
+var byStreamType = map[string]string{
+	"user":      "ordo.users.v1",
+	"product":   "ordo.products.v1",
+	"inventory": "ordo.inventory.v1",
+	"order":     "ordo.orders.v1",
+	"payment":   "ordo.payments.v1",
+	"saga":      "ordo.sagas.v1",
+}
+
+// ErrUnknownStreamType: an event's stream type has no topic.
+var ErrUnknownStreamType = errors.New("topic: unknown stream type")
+
+// ForStreamType returns the topic of a stream type.
+func ForStreamType(streamType string) (string, error) {
+	t, ok := byStreamType[streamType]
+	if !ok {
+		return "", fmt.Errorf("%w %q", ErrUnknownStreamType, streamType)
+	}
+	return t, nil
+}
+
+// Events returns every event topic, sorted.
+func Events() []string {
+	out := make([]string, 0, len(byStreamType))
+	for _, t := range byStreamType {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Config says how `ordo migrate` creates topics.
+type Config struct {
+	// Partitions per event topic; consumers scale out up to this many per group.
+	Partitions int32
+	// ReplicationFactor per topic; -1 takes the brokers' default.replication.factor
+	// (1 on the local stack, 3 in production).
+	ReplicationFactor int16
+	// RetentionMs for event topics; -1 keeps records forever. The event store is the
+	// source of truth, so Kafka may drop old records; replays read the store.
+	RetentionMs int64
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Partitions: 6, ReplicationFactor: -1, RetentionMs: 7 * 24 * 3600 * 1000}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("ORDO_KAFKA_PARTITIONS %d: want at least 1", c.Partitions))
+	}
+	if c.ReplicationFactor == 0 || c.ReplicationFactor < -1 {
+		errs = append(errs, fmt.Errorf("ORDO_KAFKA_REPLICATION_FACTOR %d: want -1 (broker default) or at least 1", c.ReplicationFactor))
+	}
+	if c.RetentionMs == 0 || c.RetentionMs < -1 {
+		errs = append(errs, fmt.Errorf("ORDO_KAFKA_RETENTION_MS %d: want -1 (forever) or a positive number", c.RetentionMs))
+	}
+	return errors.Join(errs...)
+}
+
+// Created reports one topic of Ensure.
+type Created struct {
+	Topic      string
+	Partitions int32
+	New        bool
+}
+
+// Ensure creates every event topic and the dead-letter topic that does not exist yet,
+// and leaves existing ones alone (it never shrinks or deletes anything). It fails when an
+// existing topic has fewer partitions than configured, since that changes which
+// partition a key maps to and must be a deliberate operation.
+func Ensure(ctx context.Context, adm *kadm.Client, cfg Config) ([]Created, error) {
+	names := append(Events(), DeadLetter)
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	retention := strconv.FormatInt(cfg.RetentionMs, 10)
+	var out []Created
+	for _, name := range names {
+		if d, ok := existing[name]; ok && d.Err == nil {
+			n := int32(len(d.Partitions))
+			if n < cfg.Partitions {
+				return out, fmt.Errorf("topic %s has %d partitions, configured %d: add partitions deliberately (kafka-topics --alter), knowing that keys move", name, n, cfg.Partitions)
+			}
+			out = append(out, Created{Topic: name, Partitions: n})
+			continue
+		}
+		configs := map[string]*string{"retention.ms": &retention}
+		if name == DeadLetter {
+			forever := "-1"
+			configs["retention.ms"] = &forever
+		}
+		resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.ReplicationFactor, configs, name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return out, fmt.Errorf("create topic %s: %w", name, err)
+		}
+		out = append(out, Created{Topic: name, Partitions: cfg.Partitions, New: err == nil})
+	}
+	return out, nil
+}
