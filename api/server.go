@@ -53,6 +53,8 @@ type Deps struct {
 	Log *slog.Logger
 	// Ready are the dependencies /readyz checks.
 	Ready []health.Checker
+	// Metrics serves /metrics (nil: not served).
+	Metrics http.Handler
 }
 
 // Server is the HTTP edge as a lifecycle role.
@@ -71,6 +73,9 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, deps: deps, echo: e}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	if deps.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(deps.Metrics))
+	}
 	return s
 }
 

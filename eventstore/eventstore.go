@@ -142,6 +142,15 @@ type Notifier interface {
 	Appended() <-chan struct{}
 }
 
+// Backlogger is implemented by stores that can say how far behind a reader at a given
+// position is, for lag metrics.
+type Backlogger interface {
+	// Backlog counts the events ReadAll would return after position (up to an
+	// implementation-defined cap) and returns the recording time of the oldest of them
+	// (zero when there are none).
+	Backlog(ctx context.Context, after int64) (count int64, oldest time.Time, err error)
+}
+
 // NewID returns a new event id: a UUIDv7, so ids sort roughly by time.
 func NewID() uuid.UUID {
 	return uuid.Must(uuid.NewV7())

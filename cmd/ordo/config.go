@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ordo-platform/ordo/api"
+	"github.com/ordo-platform/ordo/eventstore/relay"
 	"github.com/ordo-platform/ordo/internal/topic"
 )
 
@@ -21,6 +22,9 @@ type env struct {
 	LogLevel       slog.Level
 	HTTP           api.Config
 	Topics         topic.Config
+	TopicNames     topic.Names
+	Relay          relay.Config
+	MetricsAddr    string
 }
 
 // loadEnv reads the environment and reports every bad setting at once.
@@ -32,7 +36,11 @@ func loadEnv() (env, error) {
 		ClickHouseAddr: getenv("ORDO_CLICKHOUSE_ADDR", "127.0.0.1:9000"),
 		HTTP:           api.DefaultConfig(),
 		Topics:         topic.DefaultConfig(),
+		TopicNames:     topic.Names{Prefix: getenv("ORDO_KAFKA_TOPIC_PREFIX", topic.Default.Prefix)},
 	}
+	e.Relay = relay.DefaultConfig()
+	e.Relay.Topics = e.TopicNames
+	e.MetricsAddr = getenv("ORDO_METRICS_ADDR", "127.0.0.1:9464")
 	e.Topics.Partitions = int32(getInt(&errs, "ORDO_KAFKA_PARTITIONS", int64(e.Topics.Partitions)))
 	e.Topics.ReplicationFactor = int16(getInt(&errs, "ORDO_KAFKA_REPLICATION_FACTOR", int64(e.Topics.ReplicationFactor)))
 	e.Topics.RetentionMs = getInt(&errs, "ORDO_KAFKA_RETENTION_MS", e.Topics.RetentionMs)
@@ -49,7 +57,7 @@ func loadEnv() (env, error) {
 	if e.ClickHouseAddr == "" {
 		errs = append(errs, errors.New("ORDO_CLICKHOUSE_ADDR: want host:port"))
 	}
-	errs = append(errs, e.HTTP.Validate(), e.Topics.Validate())
+	errs = append(errs, e.HTTP.Validate(), e.Topics.Validate(), e.Relay.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return e, fmt.Errorf("configuration:\n%w", err)
 	}

@@ -53,7 +53,7 @@ again and from several places at once.`,
 				return fmt.Errorf("kafka: %w", err)
 			}
 			defer cl.Close()
-			created, err := topic.Ensure(ctx, kadm.NewClient(cl), e.Topics)
+			created, err := topic.Ensure(ctx, kadm.NewClient(cl), e.TopicNames, e.Topics)
 			if err != nil {
 				return fmt.Errorf("kafka: %w", err)
 			}

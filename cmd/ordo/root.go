@@ -26,7 +26,7 @@ func execute(args []string) int {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
-		serveCmd(), allCmd(), migrateCmd(),
+		serveCmd(), relayCmd(), allCmd(), migrateCmd(),
 	)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {

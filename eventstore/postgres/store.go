@@ -320,3 +320,21 @@ func nonNil(b []byte) []byte {
 // Pool returns the pool the store writes through, for callers that open their own
 // transactions for AppendTx.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Backlog implements eventstore.Backlogger; it counts at most 1,000,000 events.
+func (s *Store) Backlog(ctx context.Context, after int64) (int64, time.Time, error) {
+	var (
+		n      int64
+		oldest *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(recorded_at) FROM (
+		SELECT recorded_at FROM events WHERE position > $1 AND position < `+visibleBound+`
+		ORDER BY position LIMIT 1000000) pending`, after).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("backlog after %d: %w", after, err)
+	}
+	if oldest == nil {
+		return n, time.Time{}, nil
+	}
+	return n, *oldest, nil
+}

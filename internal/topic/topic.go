@@ -14,40 +14,62 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// DeadLetter is the dead-letter topic.
-const DeadLetter = "ordo.dlq.v1"
-
-// byStreamType maps each stream type to its topic. Adding a stream type means adding
-// its topic here (and running `ordo migrate`).
+// byStreamType maps each stream type to its topic's middle name. Adding a stream type
+// means adding its topic here (and running `ordo migrate`).
 var byStreamType = map[string]string{
-	"user":      "ordo.users.v1",
-	"product":   "ordo.products.v1",
-	"inventory": "ordo.inventory.v1",
-	"order":     "ordo.orders.v1",
-	"payment":   "ordo.payments.v1",
-	"saga":      "ordo.sagas.v1",
+	"user":      "users",
+	"product":   "products",
+	"inventory": "inventory",
+	"order":     "orders",
+	"payment":   "payments",
+	"saga":      "sagas",
 }
 
 // ErrUnknownStreamType: an event's stream type has no topic.
 var ErrUnknownStreamType = errors.New("topic: unknown stream type")
 
+// Names names the topics under a prefix: "<prefix>.orders.v1", "<prefix>.dlq.v1".
+// Production uses Default; tests use a random prefix so they never share topics.
+type Names struct {
+	Prefix string
+}
+
+// Default is Ordo's topic naming: ordo.orders.v1 and so on.
+var Default = Names{Prefix: "ordo"}
+
 // ForStreamType returns the topic of a stream type.
-func ForStreamType(streamType string) (string, error) {
+func (n Names) ForStreamType(streamType string) (string, error) {
 	t, ok := byStreamType[streamType]
 	if !ok {
 		return "", fmt.Errorf("%w %q", ErrUnknownStreamType, streamType)
 	}
-	return t, nil
+	return n.Prefix + "." + t + ".v1", nil
 }
 
+// DeadLetter is the dead-letter topic.
+func (n Names) DeadLetter() string { return n.Prefix + ".dlq.v1" }
+
 // Events returns every event topic, sorted.
-func Events() []string {
+func (n Names) Events() []string {
 	out := make([]string, 0, len(byStreamType))
 	for _, t := range byStreamType {
-		out = append(out, t)
+		out = append(out, n.Prefix+"."+t+".v1")
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Validate checks the prefix is a legal start of a topic name.
+func (n Names) Validate() error {
+	if n.Prefix == "" || len(n.Prefix) > 200 {
+		return fmt.Errorf("ORDO_KAFKA_TOPIC_PREFIX %q: want 1..200 characters", n.Prefix)
+	}
+	for _, r := range n.Prefix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("ORDO_KAFKA_TOPIC_PREFIX %q: only letters, digits, '.', '_' and '-'", n.Prefix)
+		}
+	}
+	return nil
 }
 
 // Config says how `ordo migrate` creates topics.
@@ -93,8 +115,8 @@ type Created struct {
 // and leaves existing ones alone (it never shrinks or deletes anything). It fails when an
 // existing topic has fewer partitions than configured, since that changes which
 // partition a key maps to and must be a deliberate operation.
-func Ensure(ctx context.Context, adm *kadm.Client, cfg Config) ([]Created, error) {
-	names := append(Events(), DeadLetter)
+func Ensure(ctx context.Context, adm *kadm.Client, n Names, cfg Config) ([]Created, error) {
+	names := append(n.Events(), n.DeadLetter())
 	existing, err := adm.ListTopics(ctx, names...)
 	if err != nil {
 		return nil, fmt.Errorf("list topics: %w", err)
@@ -111,7 +133,7 @@ func Ensure(ctx context.Context, adm *kadm.Client, cfg Config) ([]Created, error
 			continue
 		}
 		configs := map[string]*string{"retention.ms": &retention}
-		if name == DeadLetter {
+		if name == n.DeadLetter() {
 			forever := "-1"
 			configs["retention.ms"] = &forever
 		}

@@ -1,0 +1,114 @@
+package record_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-platform/ordo/eventstore"
+	"github.com/ordo-platform/ordo/eventstore/record"
+	"github.com/ordo-platform/ordo/internal/topic"
+)
+
+func sample() eventstore.Event {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return eventstore.Event{
+		ID: eventstore.NewID(), StreamID: "order-" + uuid.NewString(), StreamType: "order",
+		Version: 3, Position: 1 << 20, Type: "order.placed", SchemaVersion: 1,
+		SchemaFingerprint: []byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4},
+		OccurredAt:        now.Add(-time.Second), RecordedAt: now,
+		Metadata: eventstore.Metadata{CorrelationID: uuid.New(), CausationID: uuid.New(), Actor: "user:x",
+			TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		Payload: []byte{0, 1, 2},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := sample()
+	r, err := record.FromEvent(e, topic.Default)
+	require.NoError(t, err)
+	require.Equal(t, "ordo.orders.v1", r.Topic)
+	require.Equal(t, e.StreamID, string(r.Key))
+	got, err := record.ToEvent(r)
+	require.NoError(t, err)
+	require.Equal(t, e, got)
+}
+
+func TestUnknownStreamTypeHasNoTopic(t *testing.T) {
+	t.Parallel()
+	e := sample()
+	e.StreamType = "nope"
+	_, err := record.FromEvent(e, topic.Default)
+	require.Error(t, err)
+}
+
+func TestMalformedRecords(t *testing.T) {
+	t.Parallel()
+	good := func() *kgo.Record {
+		r, err := record.FromEvent(sample(), topic.Default)
+		require.NoError(t, err)
+		return r
+	}
+	tests := []struct {
+		name   string
+		mangle func(r *kgo.Record)
+	}{
+		{"no key", func(r *kgo.Record) { r.Key = nil }},
+		{"no headers", func(r *kgo.Record) { r.Headers = nil }},
+		{"bad event id", func(r *kgo.Record) { set(r, record.HeaderEventID, "not-a-uuid") }},
+		{"bad version", func(r *kgo.Record) { set(r, record.HeaderStreamVersion, "x") }},
+		{"zero version", func(r *kgo.Record) { set(r, record.HeaderStreamVersion, "0") }},
+		{"bad time", func(r *kgo.Record) { set(r, record.HeaderOccurredAt, "yesterday") }},
+		{"bad fingerprint", func(r *kgo.Record) { set(r, record.HeaderSchemaFingerprint, "zz") }},
+		{"repeated header", func(r *kgo.Record) {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: record.HeaderEventType, Value: []byte("x")})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := good()
+			tt.mangle(r)
+			_, err := record.ToEvent(r)
+			require.ErrorIs(t, err, record.ErrMalformed)
+		})
+	}
+}
+
+func set(r *kgo.Record, key, value string) {
+	for i := range r.Headers {
+		if r.Headers[i].Key == key {
+			r.Headers[i].Value = []byte(value)
+		}
+	}
+}
+
+// FuzzToEvent: whatever arrives from Kafka, decoding returns an event or an error, and a
+// decoded event round-trips.
+func FuzzToEvent(f *testing.F) {
+	r, _ := record.FromEvent(sample(), topic.Default)
+	f.Add(r.Key, "order.placed", "0193", "1", "3", "5", "2026-01-01T00:00:00Z")
+	f.Add([]byte{}, "", "", "", "", "", "")
+	f.Fuzz(func(t *testing.T, key []byte, typ, id, schemaVersion, version, position, at string) {
+		rec := &kgo.Record{Key: key, Headers: []kgo.RecordHeader{
+			{Key: record.HeaderEventType, Value: []byte(typ)},
+			{Key: record.HeaderEventID, Value: []byte(id)},
+			{Key: record.HeaderSchemaVersion, Value: []byte(schemaVersion)},
+			{Key: record.HeaderStreamType, Value: []byte("order")},
+			{Key: record.HeaderStreamVersion, Value: []byte(version)},
+			{Key: record.HeaderGlobalPosition, Value: []byte(position)},
+			{Key: record.HeaderOccurredAt, Value: []byte(at)},
+			{Key: record.HeaderRecordedAt, Value: []byte(at)},
+		}}
+		e, err := record.ToEvent(rec)
+		if err != nil {
+			return
+		}
+		require.NotEmpty(t, e.StreamID)
+		require.GreaterOrEqual(t, e.Version, int64(1))
+	})
+}

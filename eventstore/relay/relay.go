@@ -1,0 +1,314 @@
+// Package relay publishes the event store to Kafka: the transactional outbox is the
+// events table itself, read in global order, so an event is on Kafka if and only if it
+// was committed, and no command ever writes to Kafka directly.
+//
+// One relay is active per name: it holds a Postgres session advisory lock for as long as
+// it runs, on the same connection that writes its checkpoint, so a relay that lost its
+// lock can no longer move the checkpoint. Standby replicas wait for the lock. Delivery is
+// at-least-once: after a crash the events since the last checkpoint are published again,
+// and consumers make their effects idempotent (stream version, event id).
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-platform/ordo/eventstore"
+	"github.com/ordo-platform/ordo/eventstore/record"
+	"github.com/ordo-platform/ordo/internal/lifecycle"
+	"github.com/ordo-platform/ordo/internal/topic"
+)
+
+// Config configures a relay.
+type Config struct {
+	// Name keys the checkpoint and the leader lock (default "default").
+	Name string
+	// BatchSize is how many events are read, produced and checkpointed at once.
+	BatchSize int
+	// PollInterval bounds how long new events wait when no notification arrives.
+	PollInterval time.Duration
+	// StandbyRetry is how often a standby tries to become the leader.
+	StandbyRetry time.Duration
+	// Topics names the topics to publish to.
+	Topics topic.Names
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Name: "default", BatchSize: 2000, PollInterval: 200 * time.Millisecond, StandbyRetry: 2 * time.Second, Topics: topic.Default}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("relay name is empty"))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 100_000 {
+		errs = append(errs, fmt.Errorf("relay batch size %d: want 1..100000", c.BatchSize))
+	}
+	if c.PollInterval <= 0 || c.StandbyRetry <= 0 {
+		errs = append(errs, errors.New("relay intervals must be positive"))
+	}
+	errs = append(errs, c.Topics.Validate())
+	return errors.Join(errs...)
+}
+
+var (
+	metricPublished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "ordo", Subsystem: "relay", Name: "published_events_total",
+		Help: "Events published to Kafka, by topic.",
+	}, []string{"topic"})
+	metricLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "ordo", Subsystem: "relay", Name: "lag_events",
+		Help: "Committed events not yet published (counted up to 100000), measured every few seconds by the leader.",
+	}, []string{"relay"})
+	metricLagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "ordo", Subsystem: "relay", Name: "lag_seconds",
+		Help: "Age of the oldest committed event not yet published (0 when caught up).",
+	}, []string{"relay"})
+	metricPublishDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "ordo", Subsystem: "relay", Name: "publish_delay_seconds",
+		Help:    "Time from an event being recorded to Kafka acknowledging it (last event of each batch).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+	})
+	metricLeader = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "ordo", Subsystem: "relay", Name: "leader",
+		Help: "1 while this process is the active relay.",
+	}, []string{"relay"})
+	metricBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "ordo", Subsystem: "relay", Name: "batch_events",
+		Help:    "Events per published batch.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+	})
+	metricBatchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "ordo", Subsystem: "relay", Name: "batch_duration_seconds",
+		Help:    "Time to produce a batch and write its checkpoint.",
+		Buckets: prometheus.DefBuckets,
+	})
+	metricDeadLettered = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "ordo", Subsystem: "relay", Name: "dead_lettered_events_total",
+		Help: "Events the relay could not map to a topic and sent to the dead-letter topic.",
+	})
+)
+
+// Collectors are the relay's Prometheus metrics.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{metricPublished, metricLag, metricLagSeconds, metricPublishDelay, metricLeader, metricBatch, metricBatchSeconds, metricDeadLettered}
+}
+
+// Relay is the lifecycle role that publishes events.
+type Relay struct {
+	lifecycle.Stopper
+	cfg   Config
+	store eventstore.Store
+	pool  *pgxpool.Pool
+	kafka *kgo.Client
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	position int64
+}
+
+// New returns a relay reading store, keeping its lock and checkpoint in pool, and
+// producing with kafka.
+func New(cfg Config, store eventstore.Store, pool *pgxpool.Pool, kafka *kgo.Client, log *slog.Logger) *Relay {
+	return &Relay{cfg: cfg, store: store, pool: pool, kafka: kafka, log: log.With("role", "relay", "relay", cfg.Name)}
+}
+
+// Name implements lifecycle.Role.
+func (r *Relay) Name() string { return "relay" }
+
+// Position returns the global position published so far (0 before the first batch).
+func (r *Relay) Position() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.position
+}
+
+// Start runs until stopped: wait for leadership, then publish. Losing the database
+// connection (and with it the lock) or a Kafka error ends the term; the relay then
+// starts over from its checkpoint.
+func (r *Relay) Start(ctx context.Context) error {
+	ctx, done := r.Begin(ctx)
+	defer done()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.term(ctx)
+		metricLeader.WithLabelValues(r.cfg.Name).Set(0)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.log.Warn("relay term ended; resuming from the checkpoint", "err", err, "backoff", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+	return nil
+}
+
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("ordo.relay." + name))
+	return int64(h.Sum64())
+}
+
+// term is one leadership term.
+func (r *Relay) term(ctx context.Context) error {
+	pc, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// Dedicated connection: the session lock lives and dies with it.
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockKey(r.cfg.Name)).Scan(&got); err != nil {
+			return fmt.Errorf("leader lock: %w", err)
+		}
+		if got {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.cfg.StandbyRetry):
+		}
+	}
+	metricLeader.WithLabelValues(r.cfg.Name).Set(1)
+
+	var from int64
+	err = conn.QueryRow(ctx, "SELECT position FROM relay_checkpoints WHERE name = $1", r.cfg.Name).Scan(&from)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	r.setPosition(from)
+	r.log.Info("relay leading", "from", from)
+
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go r.measureLag(lagCtx)
+
+	return eventstore.Subscribe(ctx, r.store, from,
+		eventstore.SubscribeOptions{BatchSize: r.cfg.BatchSize, PollInterval: r.cfg.PollInterval},
+		func(ctx context.Context, events []eventstore.Event) error {
+			return r.publish(ctx, conn, events)
+		})
+}
+
+// publish produces a batch, waits until Kafka has acknowledged all of it, then moves the
+// checkpoint past it.
+func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []eventstore.Event) error {
+	start := time.Now()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, e := range events {
+		rec, err := record.FromEvent(e, r.cfg.Topics)
+		if errors.Is(err, topic.ErrUnknownStreamType) {
+			// Never skip an event: park it where an operator will see it.
+			rec, err = deadLetter(e, r.cfg.Topics, err)
+			metricDeadLettered.Inc()
+			r.log.Error("event has no topic; sent to the dead-letter topic", "event_id", e.ID, "stream_type", e.StreamType)
+		}
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		r.kafka.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("produce to %s: %w", rec.Topic, err)
+				}
+				mu.Unlock()
+				return
+			}
+			metricPublished.WithLabelValues(rec.Topic).Inc()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	last := events[len(events)-1]
+	if _, err := conn.Exec(ctx, `INSERT INTO relay_checkpoints (name, position, updated_at) VALUES ($1, $2, now())
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+		r.cfg.Name, last.Position); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	r.setPosition(last.Position)
+	metricBatch.Observe(float64(len(events)))
+	metricBatchSeconds.Observe(time.Since(start).Seconds())
+	metricPublishDelay.Observe(time.Since(last.RecordedAt).Seconds())
+	return nil
+}
+
+// measureLag counts, every few seconds, the committed events the relay has not yet
+// published and the age of the oldest of them.
+func (r *Relay) measureLag(ctx context.Context) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		if m, ok := r.store.(eventstore.Backlogger); ok {
+			if n, oldest, err := m.Backlog(ctx, r.Position()); err == nil {
+				metricLag.WithLabelValues(r.cfg.Name).Set(float64(n))
+				age := 0.0
+				if !oldest.IsZero() {
+					age = max(0, time.Since(oldest).Seconds())
+				}
+				metricLagSeconds.WithLabelValues(r.cfg.Name).Set(age)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Relay) setPosition(p int64) {
+	r.mu.Lock()
+	r.position = p
+	r.mu.Unlock()
+}
+
+func deadLetter(e eventstore.Event, names topic.Names, reason error) (*kgo.Record, error) {
+	streamType := e.StreamType
+	e.StreamType = "order" // any known type, only to build the headers; the topic is replaced
+	rec, err := record.FromEvent(e, names)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rec.Headers {
+		if rec.Headers[i].Key == record.HeaderStreamType {
+			rec.Headers[i].Value = []byte(streamType)
+		}
+	}
+	rec.Topic = names.DeadLetter()
+	rec.Headers = append(rec.Headers,
+		kgo.RecordHeader{Key: "dlq-reason", Value: []byte(reason.Error())},
+		kgo.RecordHeader{Key: "dlq-source", Value: []byte("relay")})
+	return rec, nil
+}
