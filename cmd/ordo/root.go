@@ -25,9 +25,11 @@ func execute(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(
-		serveCmd(), relayCmd(), allCmd(), migrateCmd(),
-	)
+	root.AddCommand(roleCommands()...)
+	root.AddCommand(migrateCmd())
+	for _, c := range commands {
+		root.AddCommand(c())
+	}
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		if !errors.Is(err, errUsage) {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-platform/ordo/api"
@@ -8,8 +11,34 @@ import (
 	"github.com/ordo-platform/ordo/internal/metrics"
 )
 
-// roleCmd builds a subcommand that opens the shared connections and runs roles.
-func roleCmd(use, short string, roles func(d *deps) []lifecycle.Role) *cobra.Command {
+func init() {
+	registerRole(roleSpec{
+		Name: "serve", Short: "Run the HTTP command and query API", InAll: true, Order: 0,
+		Build: func(d *deps) ([]lifecycle.Role, error) { return []lifecycle.Role{d.http()}, nil },
+	})
+}
+
+func (d *deps) http() *api.Server {
+	return api.New(d.env.HTTP, api.Deps{Log: d.log, Ready: d.ready(), Metrics: metrics.Handler(d.reg)})
+}
+
+// roleCommands returns `ordo <role>` for every registered role and `ordo all`.
+func roleCommands() []*cobra.Command {
+	var out []*cobra.Command
+	for _, spec := range roleSpecs {
+		out = append(out, runRoles(spec.Name, spec.Short, []roleSpec{spec}, spec.Name != "serve"))
+	}
+	all := slices.Clone(roleSpecs)
+	all = slices.DeleteFunc(all, func(r roleSpec) bool { return !r.InAll })
+	slices.SortStableFunc(all, func(a, b roleSpec) int { return cmp.Compare(a.Order, b.Order) })
+	out = append(out, runRoles("all", "Run every role in one process (development and small installations)", all, false))
+	return out
+}
+
+// runRoles builds a command that opens the shared connections once and runs specs'
+// roles until a signal; withMetrics adds a /metrics listener on ORDO_METRICS_ADDR for
+// processes without the HTTP API.
+func runRoles(use, short string, specs []roleSpec, withMetrics bool) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -23,29 +52,18 @@ func roleCmd(use, short string, roles func(d *deps) []lifecycle.Role) *cobra.Com
 				return err
 			}
 			defer d.close()
-			return lifecycle.Run(cmd.Context(), d.log, roles(d)...)
+			var roles []lifecycle.Role
+			for _, s := range specs {
+				rs, err := s.Build(d)
+				if err != nil {
+					return err
+				}
+				roles = append(roles, rs...)
+			}
+			if withMetrics {
+				roles = append(roles, metrics.NewServer(d.env.MetricsAddr, d.reg))
+			}
+			return lifecycle.Run(cmd.Context(), d.log, roles...)
 		},
 	}
-}
-
-func (d *deps) http() *api.Server {
-	return api.New(d.env.HTTP, api.Deps{Log: d.log, Ready: d.ready(), Metrics: metrics.Handler(d.reg)})
-}
-
-func serveCmd() *cobra.Command {
-	return roleCmd("serve", "Run the HTTP command and query API", func(d *deps) []lifecycle.Role {
-		return []lifecycle.Role{d.http()}
-	})
-}
-
-func relayCmd() *cobra.Command {
-	return roleCmd("relay", "Publish committed events from the event store to Kafka (one active leader)", func(d *deps) []lifecycle.Role {
-		return []lifecycle.Role{d.relay(), metrics.NewServer(d.env.MetricsAddr, d.reg)}
-	})
-}
-
-func allCmd() *cobra.Command {
-	return roleCmd("all", "Run every role in one process (development and small installations)", func(d *deps) []lifecycle.Role {
-		return []lifecycle.Role{d.http(), d.relay()}
-	})
 }

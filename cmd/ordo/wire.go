@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-platform/ordo/eventstore/postgres"
-	"github.com/ordo-platform/ordo/eventstore/relay"
 	"github.com/ordo-platform/ordo/internal/health"
 	"github.com/ordo-platform/ordo/internal/kafka"
 	"github.com/ordo-platform/ordo/internal/metrics"
@@ -40,7 +39,7 @@ func openDeps(ctx context.Context, e env, role string) (*deps, error) {
 		d.close()
 		return nil, err
 	}
-	if d.reg, err = metrics.NewRegistry(relay.Collectors()...); err != nil {
+	if d.reg, err = metrics.NewRegistry(collectors...); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -66,8 +65,4 @@ func (d *deps) ready() []health.Checker {
 		health.KafkaClient(d.kafka),
 		health.ClickHouse(d.env.ClickHouseAddr),
 	}
-}
-
-func (d *deps) relay() *relay.Relay {
-	return relay.New(d.env.Relay, d.store, d.pool, d.kafka, d.log)
 }

@@ -214,8 +214,11 @@ func (r *Relay) term(ctx context.Context) error {
 }
 
 // publish produces a batch, waits until Kafka has acknowledged all of it, then moves the
-// checkpoint past it.
+// checkpoint past it. A stop lets the batch in flight finish (within a bound), so that a
+// clean stop never causes duplicates.
 func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []eventstore.Event) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	start := time.Now()
 	var (
 		wg       sync.WaitGroup

@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 
@@ -37,9 +38,18 @@ type Applied struct {
 func Up(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, sets ...Set) ([]Applied, error) {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
+	// One lock per schema: migrations of different schemas (tests) never wait for each
+	// other, two `ordo migrate` on the same database do.
+	var schema string
+	if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return nil, fmt.Errorf("migrate: current schema: %w", err)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("ordo.migrate." + schema))
+	lockID := int64(h.Sum64())
 	var out []Applied
 	for _, s := range sets {
-		a, err := up(ctx, db, log, s)
+		a, err := up(ctx, db, log, s, lockID)
 		if err != nil {
 			return out, fmt.Errorf("migrate %s: %w", s.Name, err)
 		}
@@ -48,8 +58,8 @@ func Up(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, sets ...Set) 
 	return out, nil
 }
 
-func up(ctx context.Context, db *sql.DB, log *slog.Logger, s Set) (Applied, error) {
-	locker, err := lock.NewPostgresSessionLocker()
+func up(ctx context.Context, db *sql.DB, log *slog.Logger, s Set, lockID int64) (Applied, error) {
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 600))
 	if err != nil {
 		return Applied{}, err
 	}

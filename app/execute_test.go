@@ -1,0 +1,126 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordo-platform/ordo/app"
+	"github.com/ordo-platform/ordo/domain"
+	"github.com/ordo-platform/ordo/domain/product"
+	"github.com/ordo-platform/ordo/eventstore"
+	"github.com/ordo-platform/ordo/eventstore/postgres"
+	"github.com/ordo-platform/ordo/internal/testenv"
+)
+
+func newEnv(t *testing.T) *app.Env {
+	t.Helper()
+	pool := testenv.PostgresSchema(t, postgres.Migrations())
+	s, err := postgres.New(context.Background(), pool)
+	require.NoError(t, err)
+	t.Cleanup(func() { t0 := time.Now(); s.Close(); t.Logf("store close took %s", time.Since(t0)) })
+	return app.NewEnv(s)
+}
+
+func adjust(id domain.ID, delta int64) app.Command[*product.Inventory] {
+	return app.Command[*product.Inventory]{
+		Stream: eventstore.Stream{Type: product.InventoryStreamType, ID: product.InventoryStreamID(id)},
+		New:    func() *product.Inventory { return &product.Inventory{} },
+		Decide: func(inv *product.Inventory) ([]domain.Event, error) {
+			return inv.DecideAdjustStock(product.AdjustStock{ProductID: id, Delta: delta, Reason: "delivery"})
+		},
+		MaxAttempts: 100,
+	}
+}
+
+func TestConcurrentCommandsRetryOnConflict(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	id := domain.ID(uuid.New())
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Go(func() {
+			_, _, err := app.Execute(context.Background(), env, adjust(id, 5))
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	inv, version, err := app.Load(context.Background(), env, product.InventoryStreamID(id), func() *product.Inventory { return &product.Inventory{} })
+	require.NoError(t, err)
+	require.EqualValues(t, 20, version, "every command appended once")
+	require.EqualValues(t, 100, inv.OnHand())
+}
+
+func TestDomainErrorsAppendNothing(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	id := domain.ID(uuid.New())
+	_, _, err := app.Execute(context.Background(), env, adjust(id, -1))
+	var derr *domain.Error
+	require.ErrorAs(t, err, &derr)
+	v, err := env.Store.StreamVersion(context.Background(), product.InventoryStreamID(id))
+	require.NoError(t, err)
+	require.Zero(t, v)
+}
+
+func TestInTxFailureRollsBackTheEvents(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	id := domain.ID(uuid.New())
+	cmd := adjust(id, 3)
+	boom := errors.New("side row failed")
+	cmd.InTx = func(context.Context, pgx.Tx, *product.Inventory, []domain.Event) error { return boom }
+	_, _, err := app.Execute(context.Background(), env, cmd)
+	require.ErrorIs(t, err, boom)
+	v, err := env.Store.StreamVersion(context.Background(), product.InventoryStreamID(id))
+	require.NoError(t, err)
+	require.Zero(t, v)
+}
+
+func TestOuterTransaction(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	ctx := context.Background()
+	id := domain.ID(uuid.New())
+	tx, err := env.Store.Pool().Begin(ctx)
+	require.NoError(t, err)
+	_, res, err := app.Execute(app.WithTx(ctx, tx), env, adjust(id, 3))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, res.Version)
+	// A failing command inside the same transaction does not spoil it.
+	_, _, err = app.Execute(app.WithTx(ctx, tx), env, adjust(id, -100))
+	require.Error(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+	v, err := env.Store.StreamVersion(ctx, product.InventoryStreamID(id))
+	require.NoError(t, err)
+	require.Zero(t, v, "rolled back with the outer transaction")
+}
+
+func TestSeededIDsMakeRetriesIdempotent(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	ctx := context.Background()
+	id := domain.ID(uuid.New())
+	stream := eventstore.Stream{Type: product.InventoryStreamType, ID: product.InventoryStreamID(id)}
+	// The same decided events with the same seed, appended twice: stored once.
+	for i := 0; i < 2; i++ {
+		cmd := adjust(id, 7)
+		cmd.IDSeed = "request-123"
+		cmd.Decide = func(*product.Inventory) ([]domain.Event, error) {
+			return []domain.Event{product.StockAdjusted{ProductID: id, Delta: 7, Reason: "x", OnHand: 7}}, nil
+		}
+		t0 := time.Now()
+		_, _, err := app.Execute(ctx, env, cmd)
+		t.Log(i, time.Since(t0))
+		require.NoError(t, err)
+	}
+	v, err := env.Store.StreamVersion(ctx, stream.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, v)
+}
