@@ -1,0 +1,423 @@
+// Package consumer is the Kafka consumer runtime every Ordo worker shares (projectors,
+// the order saga, the analytics sink): a franz-go consumer group with a constant name,
+// records handed over in batches per partition in offset order, offsets committed only
+// after the handler has made its effects durable, records that cannot be handled sent to
+// the dead-letter topic with the reason in their headers, lag per partition in metrics,
+// and a graceful stop that finishes the batch in hand.
+//
+// Rebalances are blocked while a batch is processed (BlockRebalanceOnPoll), so a member
+// never commits for a partition it no longer owns. Handlers whose effects live in a
+// database can keep their offsets there, in the same transaction as the effects (set
+// Config.Offsets): the group then resumes from the database, and Kafka's committed
+// offsets are kept up to date only for monitoring.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-platform/ordo/internal/lifecycle"
+)
+
+// Batch is a run of records from one partition, in offset order.
+type Batch struct {
+	Topic     string
+	Partition int32
+	Records   []*kgo.Record
+	// HighWatermark is the partition's end offset when the batch was fetched.
+	HighWatermark int64
+
+	c *Consumer
+}
+
+// DeadLetter sends r to the dead-letter topic with reason in its headers. Handlers call
+// it for records they cannot handle (undecodable, violating an invariant that retrying
+// will not fix) and then go on with the rest of the batch.
+func (b Batch) DeadLetter(ctx context.Context, r *kgo.Record, reason error) error {
+	return b.c.deadLetter(ctx, r, reason)
+}
+
+// Handler handles batches. An error means "not done, try again": the batch is retried
+// with backoff until it succeeds or the consumer stops, so effects must be idempotent
+// (or transactional with their offsets). Wrap an error with Permanent to send the whole
+// batch to the dead-letter topic instead.
+type Handler interface {
+	Handle(ctx context.Context, b Batch) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, b Batch) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, b Batch) error { return f(ctx, b) }
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error { return permanentError{err} }
+
+// OffsetStore is where a handler keeps its offsets when they live with its effects.
+type OffsetStore interface {
+	// NextOffsets returns, for the given partitions, the offset of the next record to
+	// handle; partitions it has never seen are left out (they start at the beginning).
+	NextOffsets(ctx context.Context, group string, partitions map[string][]int32) (map[string]map[int32]int64, error)
+}
+
+// Config configures a consumer.
+type Config struct {
+	// Group is the consumer group; a constant per role (renaming it re-consumes all).
+	Group string
+	// Topics to consume.
+	Topics []string
+	// DeadLetterTopic receives records the handler gives up on.
+	DeadLetterTopic string
+	// MaxPollRecords bounds one poll (default 5000).
+	MaxPollRecords int
+	// Offsets, when set, is where the group's offsets really live (see the package doc).
+	Offsets OffsetStore
+	// StartAtEnd starts partitions without any offset at their end instead of their
+	// beginning (for consumers that only care about what happens from now on).
+	StartAtEnd bool
+	// MaxRetryBackoff caps the wait between retries of a failing batch (default 5 s).
+	MaxRetryBackoff time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxPollRecords <= 0 {
+		c.MaxPollRecords = 5000
+	}
+	if c.MaxRetryBackoff <= 0 {
+		c.MaxRetryBackoff = 5 * time.Second
+	}
+	return c
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Group == "" {
+		errs = append(errs, errors.New("consumer group is empty"))
+	}
+	if len(c.Topics) == 0 {
+		errs = append(errs, errors.New("consumer has no topics"))
+	}
+	if c.DeadLetterTopic == "" {
+		errs = append(errs, errors.New("consumer has no dead-letter topic"))
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	metricLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "ordo", Subsystem: "consumer", Name: "lag_records",
+		Help: "Records in the partition not yet handled by the group (high watermark minus next offset).",
+	}, []string{"group", "topic", "partition"})
+	metricHandled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "ordo", Subsystem: "consumer", Name: "handled_records_total",
+		Help: "Records handled, by group and topic.",
+	}, []string{"group", "topic"})
+	metricBatchSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "ordo", Subsystem: "consumer", Name: "batch_duration_seconds",
+		Help:    "Time to handle one batch (one partition's records of a poll).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 3, 12),
+	}, []string{"group"})
+	metricBatchRecords = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "ordo", Subsystem: "consumer", Name: "batch_records",
+		Help:    "Records per handled batch.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+	}, []string{"group"})
+	metricRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "ordo", Subsystem: "consumer", Name: "batch_retries_total",
+		Help: "Batches retried after a handler error.",
+	}, []string{"group"})
+	metricDeadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "ordo", Subsystem: "consumer", Name: "dead_lettered_records_total",
+		Help: "Records sent to the dead-letter topic.",
+	}, []string{"group", "topic"})
+)
+
+// Collectors are the runtime's Prometheus metrics.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{metricLag, metricHandled, metricBatchSeconds, metricBatchRecords, metricRetries, metricDeadLettered}
+}
+
+// Consumer is a lifecycle role running one handler for one group.
+type Consumer struct {
+	lifecycle.Stopper
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+	newCl   func(opts ...kgo.Opt) (*kgo.Client, error)
+
+	mu      sync.Mutex
+	cl      *kgo.Client
+	dlqProd *kgo.Client
+	owned   map[string]map[int32]bool
+}
+
+// New returns a consumer. newClient makes a franz-go client with the process's base
+// options (brokers, client id, hooks) plus the options given.
+func New(cfg Config, h Handler, newClient func(opts ...kgo.Opt) (*kgo.Client, error), log *slog.Logger) *Consumer {
+	cfg = cfg.withDefaults()
+	return &Consumer{cfg: cfg, handler: h, newCl: newClient, log: log.With("group", cfg.Group), owned: map[string]map[int32]bool{}}
+}
+
+// Name implements lifecycle.Role.
+func (c *Consumer) Name() string { return "consumer:" + c.cfg.Group }
+
+// Start consumes until stopped.
+func (c *Consumer) Start(ctx context.Context) error {
+	ctx, done := c.Begin(ctx)
+	defer done()
+	if err := c.cfg.Validate(); err != nil {
+		return err
+	}
+	start := kgo.NewOffset().AtStart()
+	if c.cfg.StartAtEnd {
+		start = kgo.NewOffset().AtEnd()
+	}
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeTopics(c.cfg.Topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(start),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.revoked),
+	}
+	if c.cfg.Offsets != nil {
+		opts = append(opts, kgo.AdjustFetchOffsetsFn(c.adjustOffsets))
+	}
+	cl, err := c.newCl(opts...)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.cl = cl
+	c.mu.Unlock()
+	defer func() {
+		// Leave the group at once so the partitions move without a session timeout.
+		cl.Close()
+		c.mu.Lock()
+		if c.dlqProd != nil {
+			c.dlqProd.Close()
+		}
+		c.mu.Unlock()
+	}()
+
+	for {
+		fetches := cl.PollRecords(ctx, c.cfg.MaxPollRecords)
+		if ctx.Err() != nil {
+			cl.AllowRebalance()
+			return nil
+		}
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		var last []*kgo.Record
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 || ctx.Err() != nil {
+				return
+			}
+			b := Batch{Topic: p.Topic, Partition: p.Partition, Records: p.Records, HighWatermark: p.HighWatermark, c: c}
+			if c.handleWithRetry(ctx, b) {
+				last = append(last, p.Records[len(p.Records)-1])
+				metricLag.WithLabelValues(c.cfg.Group, p.Topic, strconv.Itoa(int(p.Partition))).
+					Set(float64(max(0, p.HighWatermark-(p.Records[len(p.Records)-1].Offset+1))))
+			}
+		})
+		if len(last) > 0 {
+			// With external offsets this commit only feeds monitoring; otherwise it is
+			// what makes the batch done. A failed commit means redelivery, never loss.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if err := cl.CommitRecords(cctx, last...); err != nil && c.cfg.Offsets == nil {
+				c.log.Warn("offset commit failed; records may be delivered again", "err", err)
+			}
+			cancel()
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// handleWithRetry runs the handler until it succeeds, gives up permanently (dead
+// letter), or the consumer stops (false: do not commit).
+func (c *Consumer) handleWithRetry(ctx context.Context, b Batch) bool {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		// A stop does not interrupt a batch in progress: it finishes (bounded), then stops.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		err := c.handler.Handle(hctx, b)
+		cancel()
+		if err == nil {
+			metricBatchSeconds.WithLabelValues(c.cfg.Group).Observe(time.Since(start).Seconds())
+			metricBatchRecords.WithLabelValues(c.cfg.Group).Observe(float64(len(b.Records)))
+			metricHandled.WithLabelValues(c.cfg.Group, b.Topic).Add(float64(len(b.Records)))
+			return true
+		}
+		var perm permanentError
+		if errors.As(err, &perm) {
+			c.log.Error("batch failed permanently; sending it to the dead-letter topic", "topic", b.Topic, "partition", b.Partition,
+				"first_offset", b.Records[0].Offset, "records", len(b.Records), "err", err)
+			for _, r := range b.Records {
+				for c.deadLetter(ctx, r, err) != nil {
+					if !sleep(ctx, time.Second) {
+						return false
+					}
+				}
+			}
+			return true
+		}
+		metricRetries.WithLabelValues(c.cfg.Group).Inc()
+		c.log.Warn("batch failed; retrying", "topic", b.Topic, "partition", b.Partition,
+			"first_offset", b.Records[0].Offset, "attempt", attempt, "backoff", backoff, "err", err)
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, c.cfg.MaxRetryBackoff)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Dead-letter headers, added to the original record's headers.
+const (
+	HeaderDLQReason    = "dlq-reason"
+	HeaderDLQGroup     = "dlq-group"
+	HeaderDLQTopic     = "dlq-topic"
+	HeaderDLQPartition = "dlq-partition"
+	HeaderDLQOffset    = "dlq-offset"
+	HeaderDLQAt        = "dlq-at"
+)
+
+func (c *Consumer) deadLetter(ctx context.Context, r *kgo.Record, reason error) error {
+	c.mu.Lock()
+	if c.dlqProd == nil {
+		p, err := c.newCl()
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		c.dlqProd = p
+	}
+	prod := c.dlqProd
+	c.mu.Unlock()
+	msg := reason.Error()
+	if len(msg) > 4096 {
+		msg = msg[:4096]
+	}
+	dl := &kgo.Record{
+		Topic: c.cfg.DeadLetterTopic,
+		Key:   r.Key,
+		Value: r.Value,
+		Headers: append(append([]kgo.RecordHeader(nil), r.Headers...),
+			kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(msg)},
+			kgo.RecordHeader{Key: HeaderDLQGroup, Value: []byte(c.cfg.Group)},
+			kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
+			kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+			kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+			kgo.RecordHeader{Key: HeaderDLQAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+		),
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := prod.ProduceSync(pctx, dl).FirstErr(); err != nil {
+		return fmt.Errorf("dead-letter %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	metricDeadLettered.WithLabelValues(c.cfg.Group, r.Topic).Inc()
+	c.log.Error("record sent to the dead-letter topic", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", msg)
+	return nil
+}
+
+func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t, parts := range ps {
+		if c.owned[t] == nil {
+			c.owned[t] = map[int32]bool{}
+		}
+		for _, p := range parts {
+			c.owned[t][p] = true
+		}
+	}
+	c.log.Info("partitions assigned", "partitions", ps)
+}
+
+func (c *Consumer) revoked(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t, parts := range ps {
+		for _, p := range parts {
+			delete(c.owned[t], p)
+			metricLag.DeleteLabelValues(c.cfg.Group, t, strconv.Itoa(int(p)))
+		}
+	}
+	c.log.Info("partitions revoked", "partitions", ps)
+}
+
+// Assigned returns the partitions this member owns now.
+func (c *Consumer) Assigned() map[string][]int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string][]int32{}
+	for t, ps := range c.owned {
+		for p := range ps {
+			out[t] = append(out[t], p)
+		}
+	}
+	return out
+}
+
+func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	parts := map[string][]int32{}
+	for t, ps := range offsets {
+		for p := range ps {
+			parts[t] = append(parts[t], p)
+		}
+	}
+	stored, err := c.cfg.Offsets.NextOffsets(ctx, c.cfg.Group, parts)
+	if err != nil {
+		return nil, fmt.Errorf("load offsets of %s: %w", c.cfg.Group, err)
+	}
+	start := kgo.NewOffset().AtStart()
+	if c.cfg.StartAtEnd {
+		start = kgo.NewOffset().AtEnd()
+	}
+	for t, ps := range offsets {
+		for p := range ps {
+			if next, ok := stored[t][p]; ok {
+				offsets[t][p] = kgo.NewOffset().At(next).WithEpoch(-1)
+			} else {
+				offsets[t][p] = start
+			}
+		}
+	}
+	return offsets, nil
+}

@@ -1,0 +1,217 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/ordo-platform/ordo/internal/consumer"
+	"github.com/ordo-platform/ordo/internal/testenv"
+	"github.com/ordo-platform/ordo/internal/topic"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(testenv.KafkaBrokers()...)}, opts...)...)
+}
+
+// produce writes n records to the orders topic, keyed over 20 streams, values "k:i".
+func produce(t *testing.T, names topic.Names, from, n int) {
+	t.Helper()
+	cl := testenv.KafkaClient(t)
+	topicName, _ := names.ForStreamType("order")
+	var rs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		k := fmt.Sprintf("order-%d", i%20)
+		rs = append(rs, &kgo.Record{Topic: topicName, Key: []byte(k), Value: []byte(fmt.Sprintf("%s:%d", k, i))})
+	}
+	require.NoError(t, cl.ProduceSync(context.Background(), rs...).FirstErr())
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	seen map[string][]string // key -> values in handled order
+	n    int
+}
+
+func (r *recorder) Handle(_ context.Context, b consumer.Batch) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string][]string{}
+	}
+	for _, rec := range b.Records {
+		r.seen[string(rec.Key)] = append(r.seen[string(rec.Key)], string(rec.Value))
+		r.n++
+	}
+	return nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+func start(t *testing.T, cfg consumer.Config, h consumer.Handler) func() {
+	t.Helper()
+	c := consumer.New(cfg, h, newClient, quiet)
+	var wg sync.WaitGroup
+	wg.Go(func() { require.NoError(t, c.Start(context.Background())) })
+	once := sync.Once{}
+	stop := func() { once.Do(func() { c.Stop(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func config(names topic.Names, group string) consumer.Config {
+	orders, _ := names.ForStreamType("order")
+	return consumer.Config{Group: group, Topics: []string{orders}, DeadLetterTopic: names.DeadLetter(), MaxRetryBackoff: 100 * time.Millisecond}
+}
+
+func TestHandlesEverythingInPartitionOrderAndResumes(t *testing.T) {
+	t.Parallel()
+	names := testenv.KafkaTopics(t)
+	produce(t, names, 0, 1000)
+	r := &recorder{}
+	stop := start(t, config(names, "g1"), r)
+	require.Eventually(t, func() bool { return r.count() == 1000 }, 60*time.Second, 20*time.Millisecond)
+	stop()
+	for k, vs := range r.seen {
+		for i := 1; i < len(vs); i++ {
+			var a, b int
+			fmt.Sscanf(vs[i-1][len(k)+1:], "%d", &a)
+			fmt.Sscanf(vs[i][len(k)+1:], "%d", &b)
+			require.Less(t, a, b, "key %s in order", k)
+		}
+	}
+
+	// A new member of the same group resumes after the committed offsets.
+	produce(t, names, 1000, 100)
+	r2 := &recorder{}
+	start(t, config(names, "g1"), r2)
+	require.Eventually(t, func() bool { return r2.count() == 100 }, 60*time.Second, 20*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, 100, r2.count(), "nothing handled twice after a clean stop")
+}
+
+func TestRetriesTransientErrorsAndDeadLettersPoison(t *testing.T) {
+	t.Parallel()
+	names := testenv.KafkaTopics(t)
+	produce(t, names, 0, 200)
+	var (
+		mu       sync.Mutex
+		failures = 3
+		handled  = map[string]bool{}
+	)
+	h := consumer.HandlerFunc(func(ctx context.Context, b consumer.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return errors.New("database is down")
+		}
+		for _, r := range b.Records {
+			if string(r.Key) == "order-7" {
+				if err := b.DeadLetter(ctx, r, errors.New("cannot decode")); err != nil {
+					return err
+				}
+				continue
+			}
+			handled[string(r.Value)] = true
+		}
+		return nil
+	})
+	start(t, config(names, "g2"), h)
+	dlq := testenv.ConsumeN(t, []string{names.DeadLetter()}, 10, 60*time.Second)
+	require.Len(t, dlq, 10, "order-7 has 10 of the 200 records")
+	for _, r := range dlq {
+		require.Equal(t, "order-7", string(r.Key))
+		h := map[string]string{}
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		require.Equal(t, "cannot decode", h[consumer.HeaderDLQReason])
+		require.Equal(t, "g2", h[consumer.HeaderDLQGroup])
+		require.NotEmpty(t, h[consumer.HeaderDLQOffset])
+	}
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 190 }, 60*time.Second, 20*time.Millisecond)
+}
+
+type fixedOffsets map[int32]int64
+
+func (f fixedOffsets) NextOffsets(_ context.Context, _ string, parts map[string][]int32) (map[string]map[int32]int64, error) {
+	out := map[string]map[int32]int64{}
+	for t, ps := range parts {
+		out[t] = map[int32]int64{}
+		for _, p := range ps {
+			if o, ok := f[p]; ok {
+				out[t][p] = o
+			}
+		}
+	}
+	return out, nil
+}
+
+func TestExternalOffsetsDecideWhereToStart(t *testing.T) {
+	t.Parallel()
+	names := testenv.KafkaTopics(t)
+	produce(t, names, 0, 300)
+	// Every partition "already handled" up to offset 10: the records below are skipped.
+	cfg := config(names, "g3")
+	cfg.Offsets = fixedOffsets{0: 10, 1: 10, 2: 10}
+	var mu sync.Mutex
+	var minOffset int64 = 1 << 62
+	n := 0
+	h := consumer.HandlerFunc(func(_ context.Context, b consumer.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		minOffset = min(minOffset, b.Records[0].Offset)
+		n += len(b.Records)
+		return nil
+	})
+	start(t, cfg, h)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 300-30 }, 60*time.Second, 20*time.Millisecond)
+	require.EqualValues(t, 10, minOffset)
+}
+
+func TestMembersShareAndHandOverPartitions(t *testing.T) {
+	t.Parallel()
+	names := testenv.KafkaTopics(t)
+	produce(t, names, 0, 600)
+	a, b := &recorder{}, &recorder{}
+	stopA := start(t, config(names, "g4"), a)
+	start(t, config(names, "g4"), b)
+	require.Eventually(t, func() bool { return a.count()+b.count() >= 600 }, 60*time.Second, 20*time.Millisecond)
+	stopA()
+	produce(t, names, 600, 300)
+	// b takes over every partition: every record handled at least once, none lost.
+	unique := func() int {
+		all := map[string]bool{}
+		for _, r := range []*recorder{a, b} {
+			r.mu.Lock()
+			for _, vs := range r.seen {
+				for _, v := range vs {
+					all[v] = true
+				}
+			}
+			r.mu.Unlock()
+		}
+		return len(all)
+	}
+	require.Eventually(t, func() bool { return unique() == 900 }, 60*time.Second, 20*time.Millisecond, "handled %d of 900", unique())
+}
