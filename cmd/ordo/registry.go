@@ -25,12 +25,21 @@ type roleSpec struct {
 }
 
 var (
-	roleSpecs    []roleSpec
-	commands     []func() *cobra.Command
-	migrations   []pgmigrate.Set
-	collectors   []prometheus.Collector
-	migrateSteps []migrateStep
+	roleSpecs     []roleSpec
+	commands      []func() *cobra.Command
+	migrations    []pgmigrate.Set
+	collectors    []prometheus.Collector
+	migrateSteps  []migrateStep
+	replayTargets []replayTarget
 )
+
+// replayTarget is something `ordo replay --target NAME` rebuilds from the event store
+// besides the Postgres projections (the ClickHouse analytics tables, for example).
+type replayTarget struct {
+	Name  string
+	Short string
+	Run   func(cmd *cobra.Command, d *deps) error
+}
 
 // migrateStep is one more thing `ordo migrate` does after the Postgres migrations and
 // the Kafka topics (ClickHouse tables, for example).
@@ -44,3 +53,4 @@ func registerCommand(c func() *cobra.Command)       { commands = append(commands
 func registerMigrations(s pgmigrate.Set)            { migrations = append(migrations, s) }
 func registerCollectors(cs ...prometheus.Collector) { collectors = append(collectors, cs...) }
 func registerMigrateStep(s migrateStep)             { migrateSteps = append(migrateSteps, s) }
+func registerReplayTarget(t replayTarget)           { replayTargets = append(replayTargets, t) }
