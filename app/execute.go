@@ -10,10 +10,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-platform/ordo/domain"
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
+	"github.com/ordo-platform/ordo/internal/telemetry"
 	"github.com/ordo-platform/ordo/schemas"
 )
 
@@ -90,7 +94,23 @@ func txFrom(ctx context.Context) pgx.Tx {
 // Execute runs cmd: load, fold, decide, append at the loaded version; on a version
 // conflict it starts over, at most MaxAttempts times. It returns the aggregate with the
 // new events applied.
-func Execute[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (A, Result, error) {
+func Execute[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (_ A, _ Result, err error) {
+	ctx, span := tracer.Start(ctx, "command "+cmd.Stream.Type, trace.WithAttributes(
+		attribute.String("ordo.stream_id", cmd.Stream.ID)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			if domain.KindOf(err) == domain.KindUnknown {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}
+		span.End()
+	}()
+	if cmd.Meta.TraceParent == "" {
+		// The events remember the trace that caused them; the relay and every consumer
+		// continue it.
+		cmd.Meta.TraceParent = telemetry.TraceParent(ctx)
+	}
 	attempts := cmd.MaxAttempts
 	if attempts <= 0 {
 		attempts = 5
@@ -229,6 +249,8 @@ func inTx(ctx context.Context, env *Env, outer pgx.Tx, fn func(pgx.Tx) error) er
 	}
 	return nil
 }
+
+var tracer = telemetry.Tracer("app")
 
 // idNamespace is the UUIDv5 namespace of seeded event ids.
 var idNamespace = uuid.MustParse("6f1d3c2e-8a4b-5b7e-9c1d-0e2f3a4b5c6d")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ordo-platform/ordo/api"
 	"github.com/ordo-platform/ordo/eventstore/relay"
+	"github.com/ordo-platform/ordo/internal/telemetry"
 	"github.com/ordo-platform/ordo/internal/topic"
 )
 
@@ -25,6 +26,7 @@ type env struct {
 	TopicNames     topic.Names
 	Relay          relay.Config
 	MetricsAddr    string
+	Telemetry      telemetry.Config
 }
 
 // loadEnv reads the environment and reports every bad setting at once.
@@ -37,6 +39,10 @@ func loadEnv() (env, error) {
 		HTTP:           api.DefaultConfig(),
 		Topics:         topic.DefaultConfig(),
 		TopicNames:     topic.Names{Prefix: getenv("ORDO_KAFKA_TOPIC_PREFIX", topic.Default.Prefix)},
+	}
+	e.Telemetry = telemetry.Config{
+		Endpoint:    getenv("ORDO_OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		SampleRatio: getFloat(&errs, "ORDO_OTEL_SAMPLE_RATIO", 1),
 	}
 	e.Relay = relay.DefaultConfig()
 	e.Relay.Topics = e.TopicNames
@@ -57,7 +63,7 @@ func loadEnv() (env, error) {
 	if e.ClickHouseAddr == "" {
 		errs = append(errs, errors.New("ORDO_CLICKHOUSE_ADDR: want host:port"))
 	}
-	errs = append(errs, e.HTTP.Validate(), e.Topics.Validate(), e.Relay.Validate())
+	errs = append(errs, e.HTTP.Validate(), e.Topics.Validate(), e.Relay.Validate(), e.Telemetry.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return e, fmt.Errorf("configuration:\n%w", err)
 	}
@@ -83,6 +89,20 @@ func getInt(errs *[]error, key string, def int64) int64 {
 		return def
 	}
 	return n
+}
+
+// getFloat reads a decimal setting, recording a problem when it is not one.
+func getFloat(errs *[]error, key string, def float64) float64 {
+	v, ok := os.LookupEnv(key)
+	if !ok || v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s %q: want a number", key, v))
+		return def
+	}
+	return f
 }
 
 func splitList(s string) []string {

@@ -4,7 +4,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-platform/ordo/internal/consumer"
-	"github.com/ordo-platform/ordo/internal/kafka"
 )
 
 func init() {
@@ -15,6 +14,6 @@ func init() {
 // options, for consumers that need their own client (one per consumer group).
 func (d *deps) kafkaClients(role string) func(opts ...kgo.Opt) (*kgo.Client, error) {
 	return func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kafka.NewClient(d.env.KafkaBrokers, role, opts...)
+		return d.kafkaFactory.New(role, opts...)
 	}
 }

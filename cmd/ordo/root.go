@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ordo-platform/ordo/internal/telemetry"
 )
 
 // errUsage marks errors already explained to the user; execute prints nothing more.
@@ -42,5 +44,5 @@ func execute(args []string) int {
 
 // newLogger returns the process logger: JSON lines on stderr at ORDO_LOG_LEVEL.
 func newLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 }

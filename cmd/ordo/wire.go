@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -13,6 +14,7 @@ import (
 	"github.com/ordo-platform/ordo/internal/kafka"
 	"github.com/ordo-platform/ordo/internal/metrics"
 	pgpool "github.com/ordo-platform/ordo/internal/postgres"
+	"github.com/ordo-platform/ordo/internal/telemetry"
 )
 
 // deps are the connections a process shares between its roles, opened once.
@@ -23,23 +25,33 @@ type deps struct {
 	store *postgres.Store
 	kafka *kgo.Client
 	reg   *prometheus.Registry
+
+	kafkaFactory *kafka.Factory
+	stopTracing  func(context.Context) error
 }
 
 func openDeps(ctx context.Context, e env, role string) (*deps, error) {
 	d := &deps{env: e, log: newLogger(e.LogLevel).With("service", "ordo-"+role)}
 	var err error
+	tcfg := e.Telemetry
+	tcfg.Service = "ordo-" + role
+	if d.stopTracing, err = telemetry.Setup(ctx, tcfg); err != nil {
+		return nil, err
+	}
+	if d.reg, err = metrics.NewRegistry(collectors...); err != nil {
+		d.close()
+		return nil, err
+	}
 	if d.pool, err = pgpool.Open(ctx, e.PostgresURL); err != nil {
+		d.close()
 		return nil, err
 	}
 	if d.store, err = postgres.New(ctx, d.pool); err != nil {
 		d.close()
 		return nil, err
 	}
-	if d.kafka, err = kafka.NewClient(e.KafkaBrokers, role); err != nil {
-		d.close()
-		return nil, err
-	}
-	if d.reg, err = metrics.NewRegistry(collectors...); err != nil {
+	d.kafkaFactory = &kafka.Factory{Brokers: e.KafkaBrokers, Registerer: d.reg}
+	if d.kafka, err = d.kafkaFactory.New(role); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -55,6 +67,11 @@ func (d *deps) close() {
 	}
 	if d.pool != nil {
 		d.pool.Close()
+	}
+	if d.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.stopTracing(ctx) // flush spans; nothing to do if the collector is gone
 	}
 }
 

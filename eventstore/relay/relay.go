@@ -26,6 +26,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/record"
 	"github.com/ordo-platform/ordo/internal/lifecycle"
+	"github.com/ordo-platform/ordo/internal/telemetry"
 	"github.com/ordo-platform/ordo/internal/topic"
 )
 
@@ -237,7 +238,9 @@ func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []eventstore
 			return err
 		}
 		wg.Add(1)
-		r.kafka.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+		// Each record is produced in the context of the trace that appended its event, so
+		// the publish span (kotel) continues that trace and its traceparent travels on.
+		r.kafka.Produce(telemetry.WithTraceParent(ctx, e.Metadata.TraceParent), rec, func(rec *kgo.Record, err error) {
 			defer wg.Done()
 			if err != nil {
 				mu.Lock()
