@@ -207,25 +207,55 @@ func (r *Relay) term(ctx context.Context) error {
 	defer stopLag()
 	go r.measureLag(lagCtx)
 
-	return eventstore.Subscribe(ctx, r.store, from,
+	// Pipeline: while Kafka acknowledges one batch, the next is read and produced. An
+	// acker checkpoints batches strictly in order once all their records are acked, so
+	// the checkpoint never passes an unacknowledged event.
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	inflight := make(chan *batch, 3)
+	ackerDone := make(chan error, 1)
+	go func() { ackerDone <- r.ack(conn, inflight, cancel) }()
+
+	err = eventstore.Subscribe(tctx, r.store, from,
 		eventstore.SubscribeOptions{BatchSize: r.cfg.BatchSize, PollInterval: r.cfg.PollInterval},
 		func(ctx context.Context, events []eventstore.Event) error {
-			return r.publish(ctx, conn, events)
+			b, err := r.produce(ctx, events)
+			if err != nil {
+				return err
+			}
+			select {
+			case inflight <- b:
+				return nil
+			case <-ctx.Done():
+				b.wg.Wait() // it is produced either way; just do not checkpoint it
+				return context.Cause(ctx)
+			}
 		})
+	close(inflight)
+	if aerr := <-ackerDone; aerr != nil {
+		return aerr
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
-// publish produces a batch, waits until Kafka has acknowledged all of it, then moves the
-// checkpoint past it. A stop lets the batch in flight finish (within a bound), so that a
-// clean stop never causes duplicates.
-func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []eventstore.Event) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	start := time.Now()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
+// batch is a produced batch waiting for its acknowledgements.
+type batch struct {
+	events []eventstore.Event
+	start  time.Time
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+}
+
+// produce hands a batch's records to the producer and returns without waiting.
+func (r *Relay) produce(ctx context.Context, events []eventstore.Event) (*batch, error) {
+	// A stop lets the batches in flight finish (within a bound), so that a clean stop
+	// never causes duplicates.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	b := &batch{events: events, start: time.Now()}
 	for _, e := range events {
 		rec, err := record.FromEvent(e, r.cfg.Topics)
 		if errors.Is(err, topic.ErrUnknownStreamType) {
@@ -235,39 +265,61 @@ func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []eventstore
 			r.log.Error("event has no topic; sent to the dead-letter topic", "event_id", e.ID, "stream_type", e.StreamType)
 		}
 		if err != nil {
-			return err
+			b.wg.Wait()
+			cancel()
+			return nil, err
 		}
-		wg.Add(1)
+		b.wg.Add(1)
 		// Each record is produced in the context of the trace that appended its event, so
 		// the publish span (kotel) continues that trace and its traceparent travels on.
-		r.kafka.Produce(telemetry.WithTraceParent(ctx, e.Metadata.TraceParent), rec, func(rec *kgo.Record, err error) {
-			defer wg.Done()
+		r.kafka.Produce(telemetry.WithTraceParent(pctx, e.Metadata.TraceParent), rec, func(rec *kgo.Record, err error) {
+			defer b.wg.Done()
 			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("produce to %s: %w", rec.Topic, err)
+				b.mu.Lock()
+				if b.err == nil {
+					b.err = fmt.Errorf("produce to %s: %w", rec.Topic, err)
 				}
-				mu.Unlock()
+				b.mu.Unlock()
 				return
 			}
 			metricPublished.WithLabelValues(rec.Topic).Inc()
 		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	go func() { b.wg.Wait(); cancel() }()
+	return b, nil
+}
+
+// ack waits for each batch in order and moves the checkpoint past it. On a failure it
+// cancels the term (stop) and drains what is left without checkpointing.
+func (r *Relay) ack(conn *pgx.Conn, inflight <-chan *batch, stop context.CancelCauseFunc) error {
+	var failed error
+	for b := range inflight {
+		b.wg.Wait()
+		if failed != nil {
+			continue
+		}
+		if b.err != nil {
+			failed = b.err
+			stop(failed)
+			continue
+		}
+		last := b.events[len(b.events)-1]
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := conn.Exec(ctx, `INSERT INTO relay_checkpoints (name, position, updated_at) VALUES ($1, $2, now())
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+			r.cfg.Name, last.Position)
+		cancel()
+		if err != nil {
+			failed = fmt.Errorf("write checkpoint: %w", err)
+			stop(failed)
+			continue
+		}
+		r.setPosition(last.Position)
+		metricBatch.Observe(float64(len(b.events)))
+		metricBatchSeconds.Observe(time.Since(b.start).Seconds())
+		metricPublishDelay.Observe(time.Since(last.RecordedAt).Seconds())
 	}
-	last := events[len(events)-1]
-	if _, err := conn.Exec(ctx, `INSERT INTO relay_checkpoints (name, position, updated_at) VALUES ($1, $2, now())
-		ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
-		r.cfg.Name, last.Position); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	r.setPosition(last.Position)
-	metricBatch.Observe(float64(len(events)))
-	metricBatchSeconds.Observe(time.Since(start).Seconds())
-	metricPublishDelay.Observe(time.Since(last.RecordedAt).Seconds())
-	return nil
+	return failed
 }
 
 // measureLag counts, every few seconds, the committed events the relay has not yet

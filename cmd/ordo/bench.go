@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ordo-platform/ordo/internal/bench"
+)
+
+func init() { registerCommand(benchCmd) }
+
+func benchCmd() *cobra.Command {
+	var (
+		list  bool
+		scale float64
+	)
+	cmd := &cobra.Command{
+		Use:   "bench [scenario ...|all]",
+		Short: "Measure Ordo against the raw libraries, one JSON line per scenario",
+		Long: `Runs each scenario twice in the same process: once through Ordo and once with the raw
+library doing the same work (the ceiling), and prints one JSON line per scenario:
+  {"scenario":...,"unit":...,"ours":...,"ceiling":...,"ratio":...,"n":...}
+ratio = ours / ceiling (higher is better; 1 means Ordo costs nothing over the library).
+Scenarios use scratch schemas, topics and databases and remove them afterwards.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if list {
+				for _, s := range bench.Scenarios() {
+					fmt.Fprintf(cmd.OutOrStdout(), "%-16s %-10s %s\n", s.Name, s.Unit, s.Doc)
+				}
+				return nil
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("name a scenario or 'all' (see ordo bench --list)")
+			}
+			e, err := loadEnv()
+			if err != nil {
+				return err
+			}
+			var run []bench.Scenario
+			if len(args) == 1 && args[0] == "all" {
+				run = bench.Scenarios()
+			} else {
+				for _, a := range args {
+					s, ok := bench.Lookup(a)
+					if !ok {
+						return fmt.Errorf("unknown scenario %q (see ordo bench --list)", a)
+					}
+					run = append(run, s)
+				}
+			}
+			env := bench.Env{PostgresURL: e.PostgresURL, KafkaBrokers: e.KafkaBrokers, ClickHouseAddr: e.ClickHouseAddr,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: scale}
+			for _, s := range run {
+				if _, err := bench.Run(cmd.Context(), env, s, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios")
+	cmd.Flags().Float64Var(&scale, "scale", 1, "multiply each scenario's amount of work")
+	return cmd
+}
