@@ -9,6 +9,7 @@ import (
 func init() {
 	registerMigrations(postgres.Migrations())
 	registerCollectors(relay.Collectors()...)
+	registerCollectors(postgres.Collectors()...)
 	registerRole(roleSpec{
 		Name: "relay", Short: "Publish committed events from the event store to Kafka (one active leader)", InAll: true, Order: 10,
 		Build: func(d *deps) ([]lifecycle.Role, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/internal/pgmigrate"
@@ -102,9 +103,42 @@ type querier interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
+var (
+	metricAppendSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "ordo", Subsystem: "eventstore", Name: "append_duration_seconds",
+		Help:    "Time to append one batch of events to a stream (one round trip), by outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 14),
+	}, []string{"outcome"})
+	metricAppendEvents = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "ordo", Subsystem: "eventstore", Name: "append_batch_events",
+		Help:    "Events per successful append.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+	})
+)
+
+// Collectors are the store's Prometheus metrics.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{metricAppendSeconds, metricAppendEvents}
+}
+
+func observeAppend(start time.Time, n int, err error) {
+	outcome := "ok"
+	switch {
+	case errors.Is(err, eventstore.ErrVersionConflict):
+		outcome = "conflict"
+	case err != nil:
+		outcome = "error"
+	default:
+		metricAppendEvents.Observe(float64(n))
+	}
+	metricAppendSeconds.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+}
+
 // Append implements eventstore.Store. It is one round trip and one transaction.
 func (s *Store) Append(ctx context.Context, stream eventstore.Stream, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (eventstore.AppendResult, error) {
+	start := time.Now()
 	res, err := s.append(ctx, s.pool, stream, expected, events)
+	observeAppend(start, len(events), err)
 	if err == nil {
 		s.notify.signal()
 	}
@@ -118,7 +152,10 @@ func (s *Store) Append(ctx context.Context, stream eventstore.Stream, expected e
 // transaction is aborted; roll it back. Call Notify after committing to wake
 // subscribers at once rather than at their next poll.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream eventstore.Stream, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (eventstore.AppendResult, error) {
-	return s.append(ctx, tx, stream, expected, events)
+	start := time.Now()
+	res, err := s.append(ctx, tx, stream, expected, events)
+	observeAppend(start, len(events), err)
+	return res, err
 }
 
 // Notify wakes subscribers after a transaction with AppendTx has committed.
