@@ -4,6 +4,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/exaring/otelpgx"
@@ -19,6 +20,11 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	// Queries made inside a traced operation become child spans (otelpgx only records
 	// when the caller's span does, so background polling makes no traces).
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName())
+	// pgxpool's default (max(4, CPUs)) starves a server on a small machine; a URL's
+	// pool_max_conns still wins.
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = 20
+	}
 	if cfg.MaxConnIdleTime == 0 || cfg.MaxConnIdleTime > 5*time.Minute {
 		cfg.MaxConnIdleTime = 5 * time.Minute
 	}
