@@ -56,6 +56,16 @@ lint: ## Run golangci-lint (installed into .local/bin on first use)
 	@test -x $(ORDO_LOCAL)/bin/golangci-lint || GOBIN=$(ORDO_LOCAL)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 	$(ORDO_LOCAL)/bin/golangci-lint run ./...
 
+.PHONY: check-deploy
+check-deploy: ## Check deploy/: alert rules and their tests, kustomize, compose, Dockerfile, dashboard (UPDATE=1 regenerates)
+	@deploy/local/tools.sh
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	promtool check config deploy/prometheus/prometheus.yml
+	@if command -v kubectl >/dev/null; then for o in dev production; do \
+	  echo "kubectl kustomize deploy/k8s/overlays/$$o"; kubectl kustomize deploy/k8s/overlays/$$o >/dev/null || exit 1; done; fi
+	cd deploy/k8s/check && $(GO) test $(GOTESTFLAGS) $(if $(UPDATE),-update) ./...
+
 .PHONY: bench
 bench: up build ## Run `ordo bench` (JSON lines: ours vs the raw library's ceiling)
 	$(BIN) migrate
