@@ -163,9 +163,11 @@ func (r *Relay) Start(ctx context.Context) error {
 	return nil
 }
 
-func lockKey(name string) int64 {
+// lockKey is the leader lock of a relay name in a schema: advisory locks are
+// database-wide, and relays of different schemas (tests, tenants) are independent.
+func lockKey(schema, name string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("ordo.relay." + name))
+	h.Write([]byte("ordo.relay." + schema + "." + name))
 	return int64(h.Sum64())
 }
 
@@ -179,9 +181,13 @@ func (r *Relay) term(ctx context.Context) error {
 	conn := pc.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
 
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return fmt.Errorf("current schema: %w", err)
+	}
 	for {
 		var got bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockKey(r.cfg.Name)).Scan(&got); err != nil {
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockKey(schema, r.cfg.Name)).Scan(&got); err != nil {
 			return fmt.Errorf("leader lock: %w", err)
 		}
 		if got {
