@@ -12,8 +12,11 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-platform/ordo/internal/lifecycle"
 )
 
 // Checker checks one dependency. Check returns nil when it is ready.
@@ -99,6 +102,14 @@ type Result struct {
 	Duration time.Duration `json:"-"`
 }
 
+var metricUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Namespace: "ordo", Name: "dependency_up",
+	Help: "1 when the dependency answered its last readiness check, 0 when not.",
+}, []string{"dependency"})
+
+// Collectors are the package's Prometheus metrics.
+func Collectors() []prometheus.Collector { return []prometheus.Collector{metricUp} }
+
 // CheckAll runs every checker concurrently, each bounded by timeout, and returns the
 // results in the order given.
 func CheckAll(ctx context.Context, timeout time.Duration, checkers ...Checker) []Result {
@@ -111,13 +122,45 @@ func CheckAll(ctx context.Context, timeout time.Duration, checkers ...Checker) [
 			start := time.Now()
 			err := c.Check(cctx)
 			results[i] = Result{Name: c.Name(), OK: err == nil, Duration: time.Since(start)}
+			up := 1.0
 			if err != nil {
 				results[i].Error = err.Error()
+				up = 0
 			}
+			metricUp.WithLabelValues(c.Name()).Set(up)
 		})
 	}
 	wg.Wait()
 	return results
+}
+
+// Monitor checks the dependencies every Interval so that ordo_dependency_up stays
+// current in processes nobody probes (the workers).
+type Monitor struct {
+	lifecycle.Stopper
+	Interval time.Duration
+	Checks   []Checker
+}
+
+// Name implements lifecycle.Role.
+func (m *Monitor) Name() string { return "health-monitor" }
+
+// Start checks until stopped.
+func (m *Monitor) Start(ctx context.Context) error {
+	ctx, done := m.Begin(ctx)
+	defer done()
+	interval := m.Interval
+	if interval <= 0 {
+		interval = 15 * time.Second
+	}
+	for {
+		CheckAll(ctx, 5*time.Second, m.Checks...)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
 }
 
 // Wait retries c until it succeeds or wait has passed, and returns the last error.

@@ -82,6 +82,9 @@ type Config struct {
 	// RetentionMs for event topics; -1 keeps records forever. The event store is the
 	// source of truth, so Kafka may drop old records; replays read the store.
 	RetentionMs int64
+	// MinInsyncReplicas, when positive, sets min.insync.replicas on every topic (2 with
+	// replication factor 3 in production); 0 keeps the brokers' default.
+	MinInsyncReplicas int
 }
 
 // DefaultConfig returns the defaults.
@@ -97,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReplicationFactor == 0 || c.ReplicationFactor < -1 {
 		errs = append(errs, fmt.Errorf("ORDO_KAFKA_REPLICATION_FACTOR %d: want -1 (broker default) or at least 1", c.ReplicationFactor))
+	}
+	if c.MinInsyncReplicas < 0 || (c.ReplicationFactor > 0 && c.MinInsyncReplicas > int(c.ReplicationFactor)) {
+		errs = append(errs, fmt.Errorf("ORDO_KAFKA_MIN_INSYNC_REPLICAS %d: want 0 (broker default) up to the replication factor", c.MinInsyncReplicas))
 	}
 	if c.RetentionMs == 0 || c.RetentionMs < -1 {
 		errs = append(errs, fmt.Errorf("ORDO_KAFKA_RETENTION_MS %d: want -1 (forever) or a positive number", c.RetentionMs))
@@ -133,6 +139,10 @@ func Ensure(ctx context.Context, adm *kadm.Client, n Names, cfg Config) ([]Creat
 			continue
 		}
 		configs := map[string]*string{"retention.ms": &retention}
+		if cfg.MinInsyncReplicas > 0 {
+			isr := strconv.Itoa(cfg.MinInsyncReplicas)
+			configs["min.insync.replicas"] = &isr
+		}
 		if name == n.DeadLetter() {
 			forever := "-1"
 			configs["retention.ms"] = &forever
