@@ -1,15 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/ordo-platform/ordo/analytics"
 	"github.com/ordo-platform/ordo/api"
 	"github.com/ordo-platform/ordo/eventstore/relay"
+	"github.com/ordo-platform/ordo/internal/auth"
+	"github.com/ordo-platform/ordo/internal/ratelimit"
 	"github.com/ordo-platform/ordo/internal/telemetry"
 	"github.com/ordo-platform/ordo/internal/topic"
 )
@@ -27,6 +35,12 @@ type env struct {
 	Relay          relay.Config
 	MetricsAddr    string
 	Telemetry      telemetry.Config
+	// Auth and Passwords configure the HTTP API's tokens and password hashes (see
+	// loadAPIEnv); HTTP holds its rate limits and trusted proxies.
+	Auth      auth.Config
+	Passwords auth.PasswordParams
+	// Analytics configures the ClickHouse sink, replay and queries (see loadAnalyticsEnv).
+	Analytics analytics.Config
 }
 
 // loadEnv reads the environment and reports every bad setting at once.
@@ -50,6 +64,7 @@ func loadEnv() (env, error) {
 	e.Topics.Partitions = int32(getInt(&errs, "ORDO_KAFKA_PARTITIONS", int64(e.Topics.Partitions)))
 	e.Topics.ReplicationFactor = int16(getInt(&errs, "ORDO_KAFKA_REPLICATION_FACTOR", int64(e.Topics.ReplicationFactor)))
 	e.Topics.RetentionMs = getInt(&errs, "ORDO_KAFKA_RETENTION_MS", e.Topics.RetentionMs)
+	e.Topics.MinInsyncReplicas = int(getInt(&errs, "ORDO_KAFKA_MIN_INSYNC_REPLICAS", 0))
 	e.HTTP.Addr = getenv("ORDO_HTTP_ADDR", e.HTTP.Addr)
 	if err := e.LogLevel.UnmarshalText([]byte(getenv("ORDO_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("ORDO_LOG_LEVEL: %w (want debug, info, warn or error)", err))
@@ -63,6 +78,8 @@ func loadEnv() (env, error) {
 	if e.ClickHouseAddr == "" {
 		errs = append(errs, errors.New("ORDO_CLICKHOUSE_ADDR: want host:port"))
 	}
+	loadAPIEnv(&errs, &e)
+	loadAnalyticsEnv(&errs, &e)
 	errs = append(errs, e.HTTP.Validate(), e.Topics.Validate(), e.Relay.Validate(), e.Telemetry.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return e, fmt.Errorf("configuration:\n%w", err)
@@ -113,4 +130,80 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// ---- HTTP API: tokens, passwords, rate limits, client IPs (issue 4) ----
+
+// loadAPIEnv reads the HTTP API's settings. ORDO_JWT_SECRET is checked only where the
+// API is served ((*deps).http, for `ordo serve` and `ordo all`): migrate and the workers
+// do not need it.
+func loadAPIEnv(errs *[]error, e *env) {
+	e.Auth = auth.DefaultConfig()
+	e.Auth.Secret = []byte(os.Getenv("ORDO_JWT_SECRET"))
+	if f := os.Getenv("ORDO_JWT_SECRET_FILE"); f != "" && len(e.Auth.Secret) == 0 {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("ORDO_JWT_SECRET_FILE: %w", err))
+		}
+		e.Auth.Secret = bytes.TrimSpace(b)
+	}
+	e.Auth.AccessTTL = getDuration(errs, "ORDO_ACCESS_TOKEN_TTL", e.Auth.AccessTTL)
+	e.Auth.RefreshTTL = getDuration(errs, "ORDO_REFRESH_TOKEN_TTL", e.Auth.RefreshTTL)
+
+	e.Passwords = auth.DefaultPasswordParams()
+	e.Passwords.MemoryKiB = uint32(getIntIn(errs, "ORDO_ARGON2_MEMORY_KIB", int64(e.Passwords.MemoryKiB), 8, 1<<21))
+	e.Passwords.Time = uint32(getIntIn(errs, "ORDO_ARGON2_TIME", int64(e.Passwords.Time), 1, 100))
+	e.Passwords.Threads = uint8(getIntIn(errs, "ORDO_ARGON2_THREADS", int64(e.Passwords.Threads), 1, 255))
+	*errs = append(*errs, e.Passwords.Validate())
+
+	rl := &e.HTTP.RateLimit
+	rl.User.Rate = rate.Limit(getFloat(errs, "ORDO_RATE_USER_RPS", float64(rl.User.Rate)))
+	rl.User.Burst = int(getIntIn(errs, "ORDO_RATE_USER_BURST", int64(rl.User.Burst), 1, 1<<20))
+	rl.IP.Rate = rate.Limit(getFloat(errs, "ORDO_RATE_IP_RPS", float64(rl.IP.Rate)))
+	rl.IP.Burst = int(getIntIn(errs, "ORDO_RATE_IP_BURST", int64(rl.IP.Burst), 1, 1<<20))
+	rl.Auth = ratelimit.PerMinute(int(getIntIn(errs, "ORDO_RATE_AUTH_PER_MIN", int64(rl.Auth.Burst), 1, 1<<20)))
+	switch v := getenv("ORDO_RATE_LIMIT", "on"); v {
+	case "on":
+	case "off":
+		rl.Disabled = true
+	default:
+		*errs = append(*errs, fmt.Errorf("ORDO_RATE_LIMIT %q: want on or off", v))
+	}
+	for _, p := range splitList(getenv("ORDO_TRUSTED_PROXIES", "")) {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				*errs = append(*errs, fmt.Errorf("ORDO_TRUSTED_PROXIES %q: want IP addresses or CIDR ranges", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		e.HTTP.TrustedProxies = append(e.HTTP.TrustedProxies, prefix.Masked())
+	}
+	e.HTTP.IdempotencyTTL = getDuration(errs, "ORDO_IDEMPOTENCY_TTL", e.HTTP.IdempotencyTTL)
+}
+
+// getDuration reads a Go duration setting ("15m", "24h").
+func getDuration(errs *[]error, key string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(key)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s %q: want a duration such as 15m or 24h", key, v))
+		return def
+	}
+	return d
+}
+
+// getIntIn reads an integer setting that must lie in [lo, hi].
+func getIntIn(errs *[]error, key string, def, lo, hi int64) int64 {
+	n := getInt(errs, key, def)
+	if n < lo || n > hi {
+		*errs = append(*errs, fmt.Errorf("%s %d: want between %d and %d", key, n, lo, hi))
+		return def
+	}
+	return n
 }

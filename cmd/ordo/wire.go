@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"time"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-platform/ordo/app"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
 	"github.com/ordo-platform/ordo/internal/health"
 	"github.com/ordo-platform/ordo/internal/kafka"
@@ -26,9 +27,19 @@ type deps struct {
 	kafka *kgo.Client
 	reg   *prometheus.Registry
 
+	// app runs commands and queries (the HTTP API, `ordo users`).
+	app *app.Env
+
 	kafkaFactory *kafka.Factory
 	stopTracing  func(context.Context) error
+	// ch is the ClickHouse connection, opened on first use (analytics.go).
+	ch lazyClickHouse
+	// closers run on close, newest first, before the shared connections close.
+	closers []func()
 }
+
+// onClose registers f to run when the process's connections close.
+func (d *deps) onClose(f func()) { d.closers = append(d.closers, f) }
 
 func openDeps(ctx context.Context, e env, role string) (*deps, error) {
 	d := &deps{env: e, log: newLogger(e.LogLevel).With("service", "ordo-"+role)}
@@ -50,6 +61,7 @@ func openDeps(ctx context.Context, e env, role string) (*deps, error) {
 		d.close()
 		return nil, err
 	}
+	d.app = app.NewEnv(d.store)
 	d.kafkaFactory = &kafka.Factory{Brokers: e.KafkaBrokers, Registerer: d.reg}
 	if d.kafka, err = d.kafkaFactory.New(role); err != nil {
 		d.close()
@@ -59,6 +71,10 @@ func openDeps(ctx context.Context, e env, role string) (*deps, error) {
 }
 
 func (d *deps) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.ch.close()
 	if d.store != nil {
 		d.store.Close()
 	}

@@ -53,6 +53,21 @@ type Handler interface {
 	Handle(ctx context.Context, b Batch) error
 }
 
+// Flusher is implemented by handlers that buffer effects across batches and polls to make
+// them durable in large units (the analytics sink inserts 10k-100k rows at a time into
+// ClickHouse). For such a handler Handle only buffers, and the runtime keeps polling
+// (without committing and without letting a rebalance in) until FlushIn says the buffer
+// is due; it then calls Flush and commits the offsets of every batch handled since the
+// previous flush only after Flush returned nil. A failing Flush is retried with backoff;
+// a stop flushes what is buffered (bounded) before the consumer leaves the group.
+type Flusher interface {
+	// FlushIn says how long the buffered effects may still wait; 0 or less: flush now.
+	// It is called after every poll that handled records.
+	FlushIn() time.Duration
+	// Flush makes every buffered effect durable; after it returns nil nothing is buffered.
+	Flush(ctx context.Context) error
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, b Batch) error
 
@@ -218,9 +233,22 @@ func (c *Consumer) Start(ctx context.Context) error {
 		c.mu.Unlock()
 	}()
 
+	flusher, _ := c.handler.(Flusher)
+	// last holds the last handled record of each batch not yet committed; with a Flusher
+	// it spans every poll since the previous flush.
+	var last []*kgo.Record
 	for {
-		fetches := cl.PollRecords(ctx, c.cfg.MaxPollRecords)
+		pollCtx, cancelPoll := ctx, context.CancelFunc(func() {})
+		if flusher != nil && len(last) > 0 {
+			// Effects are buffered: wait for more records only until they are due.
+			pollCtx, cancelPoll = context.WithTimeout(ctx, max(flusher.FlushIn(), 0))
+		}
+		fetches := cl.PollRecords(pollCtx, c.cfg.MaxPollRecords)
+		cancelPoll()
 		if ctx.Err() != nil {
+			if flusher != nil && len(last) > 0 && c.flushWithRetry(ctx, flusher) {
+				c.commit(ctx, cl, last) // a clean stop leaves nothing to deliver again
+			}
 			cl.AllowRebalance()
 			return nil
 		}
@@ -228,11 +256,10 @@ func (c *Consumer) Start(ctx context.Context) error {
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			}
 		})
-		var last []*kgo.Record
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) == 0 || ctx.Err() != nil {
 				return
@@ -244,16 +271,52 @@ func (c *Consumer) Start(ctx context.Context) error {
 					Set(float64(max(0, p.HighWatermark-(p.Records[len(p.Records)-1].Offset+1))))
 			}
 		})
-		if len(last) > 0 {
-			// With external offsets this commit only feeds monitoring; otherwise it is
-			// what makes the batch done. A failed commit means redelivery, never loss.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if err := cl.CommitRecords(cctx, last...); err != nil && c.cfg.Offsets == nil {
-				c.log.Warn("offset commit failed; records may be delivered again", "err", err)
+		if flusher != nil && len(last) > 0 {
+			if flusher.FlushIn() > 0 && ctx.Err() == nil {
+				continue // keep buffering; rebalances stay blocked until the flush
 			}
-			cancel()
+			if !c.flushWithRetry(ctx, flusher) {
+				cl.AllowRebalance()
+				return nil // stopped while ClickHouse was failing: nothing committed
+			}
 		}
+		c.commit(ctx, cl, last)
+		last = nil
 		cl.AllowRebalance()
+	}
+}
+
+// commit commits the offsets after last (no-op when empty).
+func (c *Consumer) commit(ctx context.Context, cl *kgo.Client, last []*kgo.Record) {
+	if len(last) == 0 {
+		return
+	}
+	// With external offsets this commit only feeds monitoring; otherwise it is
+	// what makes the batch done. A failed commit means redelivery, never loss.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := cl.CommitRecords(cctx, last...); err != nil && c.cfg.Offsets == nil {
+		c.log.Warn("offset commit failed; records may be delivered again", "err", err)
+	}
+}
+
+// flushWithRetry runs f.Flush until it succeeds (true) or the consumer stops while it
+// keeps failing (false). Like a batch, a flush in progress is not interrupted by a stop.
+func (c *Consumer) flushWithRetry(ctx context.Context, f Flusher) bool {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		err := f.Flush(fctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		metricRetries.WithLabelValues(c.cfg.Group).Inc()
+		c.log.Warn("flush failed; retrying", "attempt", attempt, "backoff", backoff, "err", err)
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, c.cfg.MaxRetryBackoff)
 	}
 }
 
