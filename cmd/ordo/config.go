@@ -46,6 +46,14 @@ type env struct {
 // loadEnv reads the environment and reports every bad setting at once.
 func loadEnv() (env, error) {
 	var errs []error
+	// A setting that is present but empty is a mistake (a typo in a deployment, an unset
+	// shell variable), not a request for the default: refuse it by name.
+	for _, key := range []string{"ORDO_POSTGRES_URL", "ORDO_KAFKA_BROKERS", "ORDO_CLICKHOUSE_ADDR", "ORDO_HTTP_ADDR",
+		"ORDO_KAFKA_TOPIC_PREFIX", "ORDO_METRICS_ADDR", "ORDO_LOG_LEVEL"} {
+		if v, ok := os.LookupEnv(key); ok && strings.TrimSpace(v) == "" {
+			errs = append(errs, fmt.Errorf("%s is set but empty: give it a value, or unset it to use the default", key))
+		}
+	}
 	e := env{
 		PostgresURL:    getenv("ORDO_POSTGRES_URL", "postgres://ordo:ordo@127.0.0.1:5432/ordo?sslmode=disable"),
 		KafkaBrokers:   splitList(getenv("ORDO_KAFKA_BROKERS", "127.0.0.1:9092")),
