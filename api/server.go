@@ -200,7 +200,7 @@ func (s *Server) Name() string { return "http" }
 func (s *Server) Start(ctx context.Context) error {
 	ctx, done := s.Begin(ctx)
 	defer done()
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}

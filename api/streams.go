@@ -40,14 +40,14 @@ func (s *Server) handleStreamEvents(c echo.Context) error {
 	if v := c.QueryParam("from_version"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			bad.withField("from_version", "must be an integer")
+			bad = bad.withField("from_version", "must be an integer")
 		}
 		q.FromVersion = n
 	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			bad.withField("limit", "must be an integer")
+			bad = bad.withField("limit", "must be an integer")
 		}
 		q.Limit = n
 	}

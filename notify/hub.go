@@ -113,7 +113,7 @@ func (h *Hub) listen(ctx context.Context) error {
 			h.log.Error("bad notification payload", "err", err)
 			continue
 		}
-		a.Notification.CustomerID = a.Customer
+		a.CustomerID = a.Customer
 		h.dispatch(a.Notification)
 	}
 }
@@ -219,7 +219,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered
 	}
-	defer conn.CloseNow()
+	defer func() { _ = conn.CloseNow() }()
 	c := &client{customer: customer, send: make(chan Notification, h.cfg.SendBuffer), dropped: make(chan struct{})}
 	h.register(c)
 	defer h.unregister(c)

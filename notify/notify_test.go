@@ -18,8 +18,8 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/ordo-platform/ordo/domain"
@@ -140,7 +140,7 @@ func dial(t *testing.T, url string, customer domain.ID, since string) *websocket
 	}
 	c, _, err := websocket.Dial(ctx, u, nil)
 	require.NoError(t, err)
-	t.Cleanup(func() { c.CloseNow() })
+	t.Cleanup(func() { _ = c.CloseNow() })
 	return c
 }
 

@@ -94,8 +94,9 @@ func TestHandlesEverythingInPartitionOrderAndResumes(t *testing.T) {
 	for k, vs := range r.seen {
 		for i := 1; i < len(vs); i++ {
 			var a, b int
-			fmt.Sscanf(vs[i-1][len(k)+1:], "%d", &a)
-			fmt.Sscanf(vs[i][len(k)+1:], "%d", &b)
+			_, err1 := fmt.Sscanf(vs[i-1][len(k)+1:], "%d", &a)
+			_, err2 := fmt.Sscanf(vs[i][len(k)+1:], "%d", &b)
+			require.NoError(t, errors.Join(err1, err2))
 			require.Less(t, a, b, "key %s in order", k)
 		}
 	}

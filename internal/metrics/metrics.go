@@ -60,7 +60,7 @@ func (s *Server) Name() string { return "metrics" }
 func (s *Server) Start(ctx context.Context) error {
 	ctx, done := s.Begin(ctx)
 	defer done()
-	ln, err := net.Listen("tcp", s.addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("metrics listen on %s: %w", s.addr, err)
 	}
@@ -78,6 +78,8 @@ func (s *Server) Start(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
-	<-errc
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
 	return nil
 }

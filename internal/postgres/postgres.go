@@ -19,7 +19,7 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	// Queries made inside a traced operation become child spans (otelpgx only records
 	// when the caller's span does, so background polling makes no traces).
-	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName())
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
 	// pgxpool's default (max(4, CPUs)) starves a server on a small machine; a URL's
 	// pool_max_conns still wins.
 	if !strings.Contains(url, "pool_max_conns") {

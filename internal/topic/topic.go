@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -65,7 +66,7 @@ func (n Names) Validate() error {
 		return fmt.Errorf("ORDO_KAFKA_TOPIC_PREFIX %q: want 1..200 characters", n.Prefix)
 	}
 	for _, r := range n.Prefix {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+		if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", r) {
 			return fmt.Errorf("ORDO_KAFKA_TOPIC_PREFIX %q: only letters, digits, '.', '_' and '-'", n.Prefix)
 		}
 	}
