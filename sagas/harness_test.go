@@ -2,7 +2,6 @@ package sagas_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -364,5 +363,3 @@ func (g *gate) set(f func(g *gate)) {
 	defer g.mu.Unlock()
 	f(g)
 }
-
-func short(id domain.ID) string { return fmt.Sprint(id)[:8] }

@@ -346,9 +346,15 @@ func TestTwoWorkersAndARebalance(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, true)
 	slow := pspsim.New(h.pool, pspsim.Options{Latency: 200 * time.Millisecond})
-	_, stop1 := h.worker(t, slow, "w1")
-	h.worker(t, slow, "w2")
+	w1, stop1 := h.worker(t, slow, "w1")
+	w2, _ := h.worker(t, slow, "w2")
 	p := h.product(t, 1000, 100)
+	// Wait for the group to give each worker some of the 3 partitions.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(w1.Assigned()) == 0 || len(w2.Assigned()) == 0 || len(w1.Assigned())+len(w2.Assigned()) != 3 {
+		require.True(t, time.Now().Before(deadline), "the group never shared the partitions: %v %v", w1.Assigned(), w2.Assigned())
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	tokens := []string{pspsim.TokenVisa, pspsim.TokenMastercard, pspsim.TokenChargeDeclined}
 	var ids []domain.ID
@@ -359,7 +365,7 @@ func TestTwoWorkersAndARebalance(t *testing.T) {
 	}
 	placeSome(30)
 	// Wait until both workers are busy, then stop the first one mid-stream.
-	deadline := time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for len(workersSeen(t, h)) < 2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

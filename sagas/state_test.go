@@ -1,6 +1,7 @@
 package sagas_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,4 +73,17 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{"payment timeout", "reservation TTL", "max in flight"} {
 		require.ErrorContains(t, err, want)
 	}
+}
+
+func TestWorkerLifecycleWithoutDependencies(t *testing.T) {
+	t.Parallel()
+	w := sagas.New(sagas.DefaultConfig(), sagas.Deps{})
+	w.Stop() // before Start: safe
+	err := w.Start(context.Background())
+	for _, want := range []string{"no event store", "no payment provider", "no kafka client"} {
+		require.ErrorContains(t, err, want)
+	}
+	w.Stop()
+	w.Stop()
+	require.Nil(t, w.Assigned())
 }

@@ -45,8 +45,7 @@ func isPermanent(err error) bool {
 	return isDomain
 }
 
-// isContention reports errors that mean "another writer got there first": retried at
-// once, without counting as failures.
+// isContention reports errors that mean "another writer got there first".
 func isContention(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.Is(err, eventstore.ErrVersionConflict) ||
@@ -136,14 +135,16 @@ func (w *Worker) do(ctx context.Context, s *Saga, act Action) error {
 }
 
 // attempts runs try until it succeeds or fails for good, renewing the lease meanwhile.
-// A transient failure is logged and backed off; contention is retried at once. Past
-// deadline (when set) it returns errTimedOut wrapping the last error; after
-// maxFailures transient failures (when > 0) the last one, marked permanent.
+// A transient failure is logged and backed off; contention (another saga appended to
+// the same stream first) is retried after a short jittered wait and is neither a
+// failure nor bounded by the deadline. Past deadline (when set) a failure returns
+// errTimedOut wrapping it; after maxFailures failures (when > 0) the last one is
+// returned marked permanent.
 func (w *Worker) attempts(ctx context.Context, s *Saga, step Step, deadline time.Time, maxFailures int,
 	try func(ctx context.Context, attempt int) error,
 ) error {
 	return w.withLease(ctx, s, func(ctx context.Context) error {
-		failures := 0
+		failures, contended := 0, 0
 		for n := 1; ; n++ {
 			start := time.Now()
 			err := try(ctx, n)
@@ -155,18 +156,22 @@ func (w *Worker) attempts(ctx context.Context, s *Saga, step Step, deadline time
 			}
 			metricRetries.WithLabelValues(string(step)).Inc()
 			var wait time.Duration
-			if isContention(err) {
-				wait = time.Duration(1+rand.N(20)) * time.Millisecond
+			contention := isContention(err)
+			if contention {
+				// Other sagas are making progress on the same streams: not a failure, and
+				// not a reason to give up on a local step however long it takes.
+				contended++
+				wait = time.Duration(1+rand.N(min(5<<contended, 200))) * time.Millisecond
 			} else {
 				failures++
 				w.log.Warn("saga step failed; retrying", "order_id", s.OrderID, "step", step, "attempt", n, "err", err)
-				w.logStepNow(ctx, w.rec(s, step, n, "retry", err.Error(), start))
+				w.logStepNow(ctx, w.done(s, step, n, "retry", err.Error(), start))
 				if maxFailures > 0 && failures >= maxFailures {
 					return permanentError{fmt.Errorf("%s failed %d times: %w", step, failures, err)}
 				}
 				wait = w.backoff(failures)
 			}
-			if !deadline.IsZero() && time.Now().Add(wait).After(deadline) {
+			if !deadline.IsZero() && !contention && time.Now().Add(wait).After(deadline) {
 				return fmt.Errorf("%w: %w", errTimedOut, err)
 			}
 			if err := sleep(ctx, wait); err != nil {
@@ -227,14 +232,13 @@ func (w *Worker) transition(ctx context.Context, s *Saga, next *Saga, recs []ste
 		}
 	}
 	next.settle()
-	if err := w.store.save(ctx, tx, next, s.Owner, next.Next() != ActNone, w.cfg.Lease); err != nil {
-		return err
-	}
 	for i := range recs {
-		recs[i].FinishedAt = time.Now().UTC()
-		if err := w.store.logStep(ctx, tx, recs[i]); err != nil {
-			return err
+		if recs[i].FinishedAt.IsZero() {
+			recs[i].FinishedAt = time.Now().UTC() // the step ends with its transition
 		}
+	}
+	if err := w.store.save(ctx, tx, next, s.Owner, next.Next() != ActNone, w.cfg.Lease, recs...); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
@@ -280,9 +284,17 @@ func (w *Worker) observe(prev, next *Saga, recs []stepRecord) {
 	}
 }
 
+// rec is a step record whose attempt ends with the transition that logs it.
 func (w *Worker) rec(s *Saga, step Step, attempt int, outcome, detail string, start time.Time) stepRecord {
 	return stepRecord{OrderID: s.OrderID, Step: step, Attempt: attempt, Outcome: outcome, Detail: detail,
-		Worker: w.id, StartedAt: start.UTC(), FinishedAt: time.Now().UTC()} // transition sets FinishedAt again when it logs
+		Worker: w.id, StartedAt: start.UTC()}
+}
+
+// done is a step record of an attempt that ended now.
+func (w *Worker) done(s *Saga, step Step, attempt int, outcome, detail string, start time.Time) stepRecord {
+	r := w.rec(s, step, attempt, outcome, detail, start)
+	r.FinishedAt = time.Now().UTC()
+	return r
 }
 
 // logIn records a step attempt inside a transition's transaction.
@@ -369,13 +381,16 @@ func (w *Worker) recordPayment(ctx context.Context, s *Saga, step Step, strict b
 func (w *Worker) cancelRequest(ctx context.Context, s *Saga) error {
 	next := *s
 	next.compensate(order.ReasonCancelledByUser, "cancelled by the customer")
-	return w.persist(ctx, s, &next, w.rec(s, StepCancelRequest, 1, "cancel_requested", "from "+string(s.State), time.Now()))
+	return w.persist(ctx, s, &next, w.done(s, StepCancelRequest, 1, "cancel_requested", "from "+string(s.State), time.Now()))
 }
 
 // reserve holds the stock of every item, all or nothing, in one transaction with the
 // saga's move to authorizing.
 func (w *Worker) reserve(ctx context.Context, s *Saga) error {
-	return w.attempts(ctx, s, StepReserve, s.Deadline, 0, func(ctx context.Context, n int) error {
+	// The timeout bounds the retries of this local step (a database in trouble), counted
+	// from when it starts: a saga that waited for a free slot under load has not failed.
+	deadline := time.Now().Add(w.cfg.ReserveTimeout)
+	return w.attempts(ctx, s, StepReserve, deadline, 0, func(ctx context.Context, n int) error {
 		start := time.Now()
 		disc, err := w.discontinued(ctx, s.Items)
 		if err != nil {
@@ -470,7 +485,7 @@ func (w *Worker) authorize(ctx context.Context, s *Saga) error {
 		if verdict.Blocked {
 			outcome = "refused"
 		}
-		fraudRec := w.rec(s, StepFraudCheck, n, outcome, fmt.Sprintf("score %d: %s", verdict.Score, strings.Join(verdict.Reasons, "; ")), start)
+		fraudRec := w.done(s, StepFraudCheck, n, outcome, fmt.Sprintf("score %d: %s", verdict.Score, strings.Join(verdict.Reasons, "; ")), start)
 		if verdict.Blocked {
 			next := *s
 			next.Payment = PaymentFraud
@@ -611,9 +626,9 @@ func (w *Worker) confirm(ctx context.Context, s *Saga) error {
 		next.State, next.Step, next.Deadline, next.Attempt, next.LastError = StateConfirmed, "", time.Time{}, 0, ""
 		next.Stock, next.OrderStatus = StockCommitted, order.StatusConfirmed
 		err := w.transition(ctx, s, &next, []stepRecord{w.rec(s, StepConfirm, n, "confirmed", "", start)}, func(ctx context.Context, _ pgx.Tx) error {
-			if _, err := w.orderCmd(ctx, s, StepConfirm, (*order.Order).DecideConfirm); err != nil {
-				return err
-			}
+			// The contended inventory streams first: the transaction's id is taken by its
+			// first append, and the fewer writes before a contended one, the fewer
+			// "appended by a younger transaction" conflicts.
 			for _, it := range s.Items {
 				err := w.inventory(ctx, s, StepConfirm, it.ProductID, func(inv *product.Inventory) ([]domain.Event, error) {
 					return inv.DecideCommit(product.Commit{OrderID: s.OrderID})
@@ -622,7 +637,8 @@ func (w *Worker) confirm(ctx context.Context, s *Saga) error {
 					return err
 				}
 			}
-			return nil
+			_, err := w.orderCmd(ctx, s, StepConfirm, (*order.Order).DecideConfirm)
+			return err
 		})
 		if domain.HasCode(err, order.CodeOrderAlreadyCancelled) {
 			// The customer cancelled while the saga was paying: undo, with their reason.
@@ -682,7 +698,7 @@ func (w *Worker) compensateLocal(ctx context.Context, s *Saga) error {
 			}
 			next.OrderStatus, next.Reason = order.StatusCancelled, o.CancelReason()
 			detail = append(detail, "order cancelled ("+string(o.CancelReason())+")")
-			return w.logIn(ctx, tx, w.rec(s, StepCompensate, n, "done", strings.Join(detail, ", "), start))
+			return w.logIn(ctx, tx, w.done(s, StepCompensate, n, "done", strings.Join(detail, ", "), start))
 		})
 		return err
 	})
@@ -749,7 +765,7 @@ func (w *Worker) void(ctx context.Context, s *Saga) error {
 			if err != nil {
 				return err
 			}
-			return w.logIn(ctx, tx, w.rec(s, StepVoid, n, outcome, note, start))
+			return w.logIn(ctx, tx, w.done(s, StepVoid, n, outcome, note, start))
 		})
 	})
 }
@@ -783,7 +799,7 @@ func (w *Worker) refund(ctx context.Context, s *Saga) error {
 			if err != nil {
 				return err
 			}
-			return w.logIn(ctx, tx, w.rec(s, StepRefund, n, "refunded", strings.TrimSpace(res.Reference+" "+note), start))
+			return w.logIn(ctx, tx, w.done(s, StepRefund, n, "refunded", strings.TrimSpace(res.Reference+" "+note), start))
 		})
 	})
 }

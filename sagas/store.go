@@ -231,14 +231,17 @@ func (st *store) claimDue(ctx context.Context, owner string, lease time.Duration
 // save writes s if the row is still at s.Version, and bumps the version. hold keeps
 // the lease for owner (now + lease); otherwise the lease is released, and the saga is
 // left due at once if a cancellation arrived that it has not acted on. It refreshes
-// s.Version, s.CancelRequested and the lease fields from the row.
-func (st *store) save(ctx context.Context, q querier, s *Saga, owner string, hold bool, lease time.Duration) error {
+// s.Version, s.CancelRequested and the lease fields from the row. The step records
+// are inserted in the same round trip.
+func (st *store) save(ctx context.Context, q querier, s *Saga, owner string, hold bool, lease time.Duration, recs ...stepRecord) error {
 	var (
 		own      *string
 		wake     *time.Time
 		finished *time.Time
+		found    bool
 	)
-	err := q.QueryRow(ctx, `UPDATE order_sagas SET state = $3, step = $4, attempt = $5, deadline = $6, reason = $7,
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE order_sagas SET state = $3, step = $4, attempt = $5, deadline = $6, reason = $7,
 			detail = $8, stock = $9, reservation_expires_at = $10, payment = $11, authorization_ref = $12,
 			capture_ref = $13, order_status = $14, last_error = $15,
 			owner = CASE WHEN $16 THEN $17 END,
@@ -252,12 +255,23 @@ func (st *store) save(ctx context.Context, q querier, s *Saga, owner string, hol
 		uuid.UUID(s.OrderID), s.Version, string(s.State), string(s.Step), s.Attempt, nullTime(s.Deadline), string(s.Reason),
 		truncate(s.Detail, 500), string(s.Stock), nullTime(s.ReservationExpiresAt), string(s.Payment), s.AuthorizationRef,
 		s.CaptureRef, string(s.OrderStatus), truncate(s.LastError, 2000), hold, owner, lease.Milliseconds(),
-	).Scan(&s.Version, &s.CancelRequested, &own, &wake, &finished, &s.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errFenced
+	).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			found = true
+			if err := rows.Scan(&s.Version, &s.CancelRequested, &own, &wake, &finished, &s.UpdatedAt); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	for _, r := range recs {
+		queueStep(b, r)
 	}
-	if err != nil {
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("save saga %s: %w", s.OrderID, err)
+	}
+	if !found {
+		return errFenced
 	}
 	s.Owner = ""
 	if own != nil {
@@ -302,13 +316,18 @@ type stepRecord struct {
 }
 
 func (st *store) logStep(ctx context.Context, q querier, r stepRecord) error {
-	_, err := q.Exec(ctx, `INSERT INTO saga_steps (order_id, step, attempt, outcome, detail, worker, started_at, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, uuid.UUID(r.OrderID), string(r.Step), r.Attempt, r.Outcome,
-		truncate(r.Detail, 2000), r.Worker, r.StartedAt, r.FinishedAt)
-	if err != nil {
+	b := &pgx.Batch{}
+	queueStep(b, r)
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("log step %s of %s: %w", r.Step, r.OrderID, err)
 	}
 	return nil
+}
+
+func queueStep(b *pgx.Batch, r stepRecord) {
+	b.Queue(`INSERT INTO saga_steps (order_id, step, attempt, outcome, detail, worker, started_at, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, uuid.UUID(r.OrderID), string(r.Step), r.Attempt, r.Outcome,
+		truncate(r.Detail, 2000), r.Worker, r.StartedAt, r.FinishedAt)
 }
 
 // NextOffsets implements consumer.OffsetStore from saga_offsets.

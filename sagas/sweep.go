@@ -88,6 +88,6 @@ func (w *Worker) releaseExpired(ctx context.Context, s *Saga) error {
 		if len(skipped) > 0 {
 			detail += fmt.Sprintf("; skipped %v", skipped)
 		}
-		return w.logIn(ctx, tx, w.rec(s, StepReleaseExpired, 1, "released", detail, start))
+		return w.logIn(ctx, tx, w.done(s, StepReleaseExpired, 1, "released", detail, start))
 	})
 }

@@ -61,6 +61,7 @@ type Worker struct {
 	id    string
 
 	txPool   *pgxpool.Pool
+	mu       sync.Mutex
 	consumer *consumer.Consumer
 	group    string
 
@@ -84,17 +85,33 @@ func New(cfg Config, d Deps) *Worker {
 	w := &Worker{
 		cfg:   cfg,
 		deps:  d,
-		env:   app.NewEnv(d.Store),
-		store: &store{pool: d.Store.Pool()},
 		log:   d.Log.With("role", "saga", "worker", cfg.WorkerID),
 		id:    cfg.WorkerID,
 		slots: make(chan struct{}, max(cfg.MaxInFlight, 1)),
+	}
+	if d.Store != nil { // else Start reports it
+		w.env, w.store = app.NewEnv(d.Store), &store{pool: d.Store.Pool()}
 	}
 	return w
 }
 
 // Name implements lifecycle.Role.
 func (w *Worker) Name() string { return "saga" }
+
+// Assigned returns the orders topic's partitions this worker takes orders from now.
+func (w *Worker) Assigned() []int32 {
+	w.mu.Lock()
+	c := w.consumer
+	w.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	var out []int32
+	for _, ps := range c.Assigned() {
+		out = append(out, ps...)
+	}
+	return out
+}
 
 // ID returns the worker's id, as it appears in leases and the step log.
 func (w *Worker) ID() string { return w.id }
@@ -137,14 +154,17 @@ func (w *Worker) Start(ctx context.Context) error {
 		defer pool.Close()
 		w.txPool = pool
 	}
-	w.runCtx.Store(&ctx)
+	// Everything runs under cctx: a stop, or the consumer failing, ends it all.
+	cctx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	w.runCtx.Store(&cctx)
 
 	orders, err := w.cfg.Topics.ForStreamType(order.StreamType)
 	if err != nil {
 		return err
 	}
 	w.group = GroupFor(w.cfg.Topics)
-	w.consumer = consumer.New(consumer.Config{
+	cons := consumer.New(consumer.Config{
 		Group:           w.group,
 		Topics:          []string{orders},
 		DeadLetterTopic: w.cfg.Topics.DeadLetter(),
@@ -152,23 +172,25 @@ func (w *Worker) Start(ctx context.Context) error {
 		MaxPollRecords:  1000,
 		MaxRetryBackoff: w.cfg.MaxRetryBackoff,
 	}, consumer.HandlerFunc(w.intake), w.deps.NewKafkaClient, w.log)
+	w.mu.Lock()
+	w.consumer = cons
+	w.mu.Unlock()
 
 	w.log.Info("saga worker starting")
 	var (
 		bg      sync.WaitGroup
 		consErr error
 	)
-	cctx, stopAll := context.WithCancel(ctx)
 	bg.Go(func() {
-		consErr = w.consumer.Start(cctx)
+		consErr = cons.Start(cctx)
 		stopAll() // the consumer failing stops the worker
 	})
 	bg.Go(func() { w.timers(cctx) })
 	<-cctx.Done()
-	w.consumer.Stop()
+	cons.Stop()
 	bg.Wait()
 	stopAll()
-	// Running sagas see the stop (their context is ctx) and return; then hand back
+	// Running sagas see the stop (their context is cctx) and return; then hand back
 	// whatever this worker still holds, so other workers go on at once instead of
 	// waiting for the leases to run out.
 	w.stopRuns()

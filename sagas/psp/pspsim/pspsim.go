@@ -359,21 +359,6 @@ func (s *Simulator) wait(ctx context.Context) error {
 	}
 }
 
-func (s *Simulator) lookup(ctx context.Context, key string) (Operation, bool, error) {
-	rows, err := s.pool.Query(ctx, selectOp+`WHERE idempotency_key = $1`, key)
-	if err != nil {
-		return Operation{}, false, fmt.Errorf("pspsim: %w", err)
-	}
-	op, err := pgx.CollectExactlyOneRow(rows, scanOp)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Operation{}, false, nil
-	}
-	if err != nil {
-		return Operation{}, false, fmt.Errorf("pspsim: %w", err)
-	}
-	return op, true, nil
-}
-
 // inOrder runs one call in a transaction that holds the order's advisory lock: decide
 // gets the answer recorded under the key (if any) and the order's operations, and
 // returns the operation to record (nil: nothing to record; it has set the answer).
