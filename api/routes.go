@@ -31,10 +31,14 @@ func (s *Server) routes() {
 	s.v1(http.MethodGet, "/orders", s.handleListOrders, requireUser)
 	s.v1(http.MethodGet, "/orders/:id", s.handleGetOrder, requireUser)
 	s.v1(http.MethodPost, "/orders/:id/cancel", s.handleCancelOrder, requireUser, s.idempotent)
+	s.v1(http.MethodGet, "/orders/:id/timeline", s.handleTimeline, requireUser)
 	// Admins.
 	s.v1(http.MethodPost, "/products", s.handleCreateProduct, requireAdmin, s.idempotent)
 	s.v1(http.MethodPost, "/products/:id/stock", s.handleAdjustStock, requireAdmin, s.idempotent)
 	s.v1(http.MethodGet, "/streams/:stream/events", s.handleStreamEvents, requireAdmin)
+	s.v1(http.MethodGet, "/admin/sagas", s.handleListSagas, requireAdmin)
+	s.v1(http.MethodGet, "/admin/sagas/:id", s.handleGetSaga, requireAdmin)
+	s.v1(http.MethodPost, "/admin/sagas/:id/retry", s.handleRetrySaga, requireAdmin)
 	// The WebSocket authenticates itself (header or access_token parameter: browsers
 	// cannot set headers on a WebSocket) and is not rate limited per message.
 	e.GET(notificationsRoute, s.handleNotifications)

@@ -19,6 +19,7 @@ import (
 	"github.com/ordo-platform/ordo/internal/lifecycle"
 	"github.com/ordo-platform/ordo/internal/ratelimit"
 	"github.com/ordo-platform/ordo/projections"
+	"github.com/ordo-platform/ordo/sagas"
 )
 
 // Config configures the HTTP edge.
@@ -109,6 +110,8 @@ type Deps struct {
 	ReadModels *projections.Queries
 	// Notifications serves GET /v1/notifications/ws (nil: 503).
 	Notifications http.Handler
+	// Sagas answers the timeline and the admin saga routes (nil: 503).
+	Sagas *sagas.Queries
 }
 
 // Server is the HTTP edge as a lifecycle role.

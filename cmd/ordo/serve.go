@@ -16,6 +16,7 @@ import (
 	"github.com/ordo-platform/ordo/internal/metrics"
 	"github.com/ordo-platform/ordo/notify"
 	"github.com/ordo-platform/ordo/projections"
+	"github.com/ordo-platform/ordo/sagas"
 )
 
 func init() {
@@ -58,7 +59,7 @@ func (d *deps) http() (*api.Server, *notify.Hub, error) {
 	return api.New(d.env.HTTP, api.Deps{
 		Log: d.log, Ready: d.ready(), Metrics: metrics.Handler(d.reg),
 		App: d.app, Sessions: auth.NewSessions(tokens, d.pool), Passwords: hasher,
-		ReadModels: queries, Notifications: hub,
+		ReadModels: queries, Notifications: hub, Sagas: sagas.NewQueries(d.store),
 	}), hub, nil
 }
 
