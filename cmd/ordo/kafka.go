@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-platform/ordo/internal/consumer"
@@ -8,6 +10,8 @@ import (
 
 func init() {
 	registerCollectors(consumer.Collectors()...)
+	// Static group membership for every consumer of the process (see consumer.Config).
+	consumer.DefaultInstanceID = os.Getenv("ORDO_KAFKA_INSTANCE_ID")
 }
 
 // kafkaClients returns a constructor of franz-go clients with this process's base

@@ -27,7 +27,7 @@ func init() {
 				return nil, err
 			}
 			history := consumer.New(consumer.Config{
-				Group: notify.Group, Topics: []string{users, orders}, DeadLetterTopic: d.env.TopicNames.DeadLetter(),
+				Group: d.env.TopicNames.Group(notify.Group), Topics: []string{users, orders}, DeadLetterTopic: d.env.TopicNames.DeadLetter(),
 			}, notify.NewHistory(d.pool, mail.Enabled(), d.log), d.kafkaClients("notify"), d.log)
 			roles := []lifecycle.Role{history}
 			if mail.Enabled() {

@@ -20,6 +20,9 @@ func init() {
 		Build: func(d *deps) ([]lifecycle.Role, error) {
 			cfg := projections.DefaultConfig()
 			cfg.Topics = d.env.TopicNames
+			if g := d.env.TopicNames.Group(""); g != "" {
+				cfg.GroupPrefix = g // "<prefix>." under a non-default topic prefix
+			}
 			var roles []lifecycle.Role
 			for _, name := range projections.Names() {
 				p, err := projections.NewProjector(name, cfg, d.pool, d.store, d.kafkaClients("project"), d.log.With("role", "project"))

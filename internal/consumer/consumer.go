@@ -106,7 +106,18 @@ type Config struct {
 	StartAtEnd bool
 	// MaxRetryBackoff caps the wait between retries of a failing batch (default 5 s).
 	MaxRetryBackoff time.Duration
+	// SessionTimeout is how long the group waits for a silent member (a crashed process)
+	// before giving its partitions to the others (default 10 s).
+	SessionTimeout time.Duration
+	// InstanceID, when set, makes this member static (KIP-345): a process restarted with
+	// the same id takes its partitions back at once, without a rebalance. Use a stable,
+	// per-replica name (a StatefulSet pod name). Default: DefaultInstanceID.
+	InstanceID string
 }
+
+// DefaultInstanceID is the static membership id of consumers whose Config leaves it
+// empty; `ordo` sets it from ORDO_KAFKA_INSTANCE_ID. Empty: dynamic membership.
+var DefaultInstanceID string
 
 func (c Config) withDefaults() Config {
 	if c.MaxPollRecords <= 0 {
@@ -114,6 +125,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRetryBackoff <= 0 {
 		c.MaxRetryBackoff = 5 * time.Second
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = DefaultInstanceID
 	}
 	return c
 }
@@ -212,6 +229,10 @@ func (c *Consumer) Start(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.revoked),
+		kgo.SessionTimeout(c.cfg.SessionTimeout),
+	}
+	if c.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(c.cfg.InstanceID))
 	}
 	if c.cfg.Offsets != nil {
 		opts = append(opts, kgo.AdjustFetchOffsetsFn(c.adjustOffsets))

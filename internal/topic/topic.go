@@ -47,6 +47,16 @@ func (n Names) ForStreamType(streamType string) (string, error) {
 	return n.Prefix + "." + t + ".v1", nil
 }
 
+// Group returns the consumer group name for a constant base name: the base itself with
+// Ordo's default topics, "<prefix>.<base>" otherwise, so installations (and tests) that
+// share a cluster under different prefixes never share a group.
+func (n Names) Group(base string) string {
+	if n.Prefix == Default.Prefix {
+		return base
+	}
+	return n.Prefix + "." + base
+}
+
 // DeadLetter is the dead-letter topic.
 func (n Names) DeadLetter() string { return n.Prefix + ".dlq.v1" }
 
