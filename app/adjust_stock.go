@@ -37,13 +37,18 @@ func (h *AdjustStock) Handle(ctx context.Context, cmd AdjustStockCommand) (Stock
 	if !p.Exists() {
 		return StockLevel{}, Result{}, domain.NotFound(product.CodeProductNotFound, "product not found")
 	}
-	inv, res, err := Execute(ctx, h.env, Command[*product.Inventory]{
+	var level StockLevel
+	_, res, err := Execute(ctx, h.env, Command[*product.Inventory]{
 		Stream: eventstore.Stream{Type: product.InventoryStreamType, ID: product.InventoryStreamID(cmd.ProductID)},
 		New:    func() *product.Inventory { return &product.Inventory{} },
 		Decide: func(inv *product.Inventory) ([]domain.Event, error) {
 			return inv.DecideAdjustStock(product.AdjustStock{ProductID: cmd.ProductID, Delta: cmd.Delta, Reason: cmd.Reason})
 		},
-		Meta: metadata(ctx, cmd.Actor),
+		Meta:   metadata(ctx, cmd.Actor),
+		Cached: true, // inventories grow with every order
+		After: func(inv *product.Inventory) {
+			level = StockLevel{ProductID: cmd.ProductID, OnHand: inv.OnHand(), Reserved: inv.Reserved(), Available: inv.Available()}
+		},
 	})
 	if err != nil {
 		var derr *domain.Error
@@ -52,5 +57,6 @@ func (h *AdjustStock) Handle(ctx context.Context, cmd AdjustStockCommand) (Stock
 		}
 		return StockLevel{}, Result{}, err
 	}
-	return StockLevel{ProductID: cmd.ProductID, OnHand: inv.OnHand(), Reserved: inv.Reserved(), Available: inv.Available(), Version: res.Version}, res, nil
+	level.Version = res.Version
+	return level, res, nil
 }

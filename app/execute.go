@@ -27,11 +27,14 @@ type Env struct {
 	Codec *schemas.Codec
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Cache holds folded aggregates of commands that ask for it (Command.Cached).
+	Cache *Cache
 }
 
-// NewEnv returns an Env over store with the default codec and clock.
+// NewEnv returns an Env over store with the default codec and clock and a cache of
+// 10,000 streams.
 func NewEnv(store *postgres.Store) *Env {
-	return &Env{Store: store, Codec: schemas.Default(), Now: time.Now}
+	return &Env{Store: store, Codec: schemas.Default(), Now: time.Now, Cache: NewCache(10_000)}
 }
 
 func (e *Env) now() time.Time {
@@ -65,6 +68,14 @@ type Command[A Aggregate] struct {
 	InTx func(ctx context.Context, tx pgx.Tx, a A, events []domain.Event) error
 	// MaxAttempts bounds the retries on a version conflict (default 5).
 	MaxAttempts int
+	// Cached keeps the folded aggregate in Env.Cache between commands: for long, hot
+	// streams (inventories). The aggregate is then shared: Execute returns the zero A,
+	// and After is how the caller reads the state after the command.
+	Cached bool
+	// After, when set, is called with the aggregate after a successful command (with
+	// the new events applied, or unchanged when there were none), while no other
+	// command of this process can change it.
+	After func(A)
 }
 
 // Result is what an executed command did.
@@ -117,7 +128,19 @@ func Execute[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (_ A, _
 	}
 	var zero A
 	for attempt := 1; ; attempt++ {
-		a, res, err := executeOnce(ctx, env, cmd)
+		var (
+			a   A
+			res Result
+			err error
+		)
+		if cmd.Cached && env.Cache != nil {
+			res, err = executeCached(ctx, env, cmd)
+		} else {
+			a, res, err = executeOnce(ctx, env, cmd)
+			if err == nil && cmd.After != nil {
+				cmd.After(a)
+			}
+		}
 		if err == nil {
 			return a, res, nil
 		}
@@ -137,27 +160,11 @@ func Execute[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (_ A, _
 // Load folds a stream into a fresh aggregate and returns it with the stream's version.
 func Load[A Aggregate](ctx context.Context, env *Env, streamID string, newA func() A) (A, int64, error) {
 	a := newA()
-	var version int64
-	for from := int64(1); ; {
-		page, err := env.Store.ReadStream(ctx, streamID, from, 1000)
-		if err != nil {
-			return a, 0, err
-		}
-		for _, se := range page {
-			e, err := env.Codec.Decode(se.Type, se.SchemaVersion, se.Payload)
-			if err != nil {
-				return a, 0, fmt.Errorf("load %s@%d: %w", streamID, se.Version, err)
-			}
-			if err := a.Evolve(e); err != nil {
-				return a, 0, fmt.Errorf("load %s@%d: %w", streamID, se.Version, err)
-			}
-			version = se.Version
-		}
-		if len(page) < 1000 {
-			return a, version, nil
-		}
-		from = version + 1
+	version, err := catchUp(ctx, env, streamID, a, 0)
+	if err != nil {
+		return a, 0, err
 	}
+	return a, version, nil
 }
 
 func executeOnce[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (A, Result, error) {
@@ -165,19 +172,85 @@ func executeOnce[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (A,
 	if err != nil {
 		return a, Result{}, err
 	}
+	res, _, err := decideAndAppend(ctx, env, cmd, a, version, true)
+	return a, res, err
+}
+
+// executeCached runs cmd on the cached aggregate: catch up from the cached version,
+// decide, append; the cache moves only to committed state.
+func executeCached[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (Result, error) {
+	e := env.Cache.entry(cmd.Stream.ID)
+	defer e.mu.Unlock()
+	a, ok := e.agg.(A)
+	if !ok { // nothing cached (or another type under this stream: start over)
+		a, e.version = cmd.New(), 0
+		e.agg = a
+	}
+	v, err := catchUp(ctx, env, cmd.Stream.ID, a, e.version)
+	if err != nil {
+		e.agg = nil // the fold may be half applied: forget it
+		return Result{}, err
+	}
+	e.version = v
+	// Inside a caller's transaction the events may still roll back: the cached state
+	// then stays at the committed version v, and the next command reads from there.
+	res, committed, err := decideAndAppend(ctx, env, cmd, a, v, false)
+	if err != nil {
+		if committed {
+			e.agg = nil // appended, but applying failed half way: forget the state
+		}
+		return Result{}, err
+	}
+	if committed {
+		e.version = res.Version
+	}
+	if cmd.After != nil {
+		cmd.After(a)
+	}
+	return res, nil
+}
+
+// catchUp evolves a with the stream's events after version and returns the new version.
+func catchUp(ctx context.Context, env *Env, streamID string, a Aggregate, version int64) (int64, error) {
+	for {
+		page, err := env.Store.ReadStream(ctx, streamID, version+1, 1000)
+		if err != nil {
+			return version, err
+		}
+		for _, se := range page {
+			e, err := env.Codec.Decode(se.Type, se.SchemaVersion, se.Payload)
+			if err != nil {
+				return version, fmt.Errorf("load %s@%d: %w", streamID, se.Version, err)
+			}
+			if err := a.Evolve(e); err != nil {
+				return version, fmt.Errorf("load %s@%d: %w", streamID, se.Version, err)
+			}
+			version = se.Version
+		}
+		if len(page) < 1000 {
+			return version, nil
+		}
+	}
+}
+
+// decideAndAppend decides on a (folded to version) and appends. On success the events
+// are applied to a when they are committed, or when evolveUncommitted allows it (a is
+// the caller's own). committed says whether they are committed already (false inside a
+// caller's transaction) and a has them.
+func decideAndAppend[A Aggregate](ctx context.Context, env *Env, cmd Command[A], a A, version int64, evolveUncommitted bool) (Result, bool, error) {
 	events, err := cmd.Decide(a)
 	if err != nil {
-		return a, Result{}, err
+		return Result{}, false, err
 	}
 	if len(events) == 0 {
-		return a, Result{Version: version}, nil
+		return Result{Version: version}, true, nil
 	}
 	now := env.now()
 	batch := make([]eventstore.NewEvent, len(events))
 	for i, e := range events {
 		enc, err := env.Codec.Encode(e)
 		if err != nil {
-			return a, Result{}, err
+			return Result{}, false, err
 		}
 		batch[i] = eventstore.NewEvent{
 			ID:                eventID(cmd.IDSeed, i),
@@ -208,18 +281,23 @@ func executeOnce[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (A,
 		})
 	}
 	if err != nil {
-		return a, Result{}, err
+		return Result{}, false, err
 	}
+	committed := outer == nil
 	if res.FirstVersion != version+1 {
-		// The store recognised a retry of an earlier, committed append with the same ids.
-		return a, Result{Version: res.LastVersion, Position: res.LastPosition, Events: events}, nil
+		// The store recognised a retry of an earlier, committed append with the same ids;
+		// a does not have those events (the caller re-reads when it needs them).
+		return Result{Version: res.LastVersion, Position: res.LastPosition, Events: events}, false, nil
+	}
+	if !committed && !evolveUncommitted {
+		return Result{Version: res.LastVersion, Position: res.LastPosition, Events: events}, false, nil
 	}
 	for _, e := range events {
 		if err := a.Evolve(e); err != nil {
-			return a, Result{}, err
+			return Result{}, committed, err
 		}
 	}
-	return a, Result{Version: res.LastVersion, Position: res.LastPosition, Events: events}, nil
+	return Result{Version: res.LastVersion, Position: res.LastPosition, Events: events}, committed, nil
 }
 
 // inTx runs fn in a savepoint of the caller's transaction, or in a new transaction of

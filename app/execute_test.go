@@ -124,3 +124,52 @@ func TestSeededIDsMakeRetriesIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, v)
 }
+
+func cachedAdjust(id domain.ID, delta int64, onHand *int64) app.Command[*product.Inventory] {
+	cmd := adjust(id, delta)
+	cmd.Cached = true
+	cmd.After = func(inv *product.Inventory) { *onHand = inv.OnHand() }
+	return cmd
+}
+
+// Two processes (two Envs, two caches) on one store: each catches up with the other's
+// events, conflicts are retried, and the cache never holds what was rolled back.
+func TestCachedCommandsAcrossProcessesAndRollbacks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := newEnv(t)
+	b := app.NewEnv(a.Store)
+	id := domain.ID(uuid.New())
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		env := a
+		if i%2 == 1 {
+			env = b
+		}
+		wg.Go(func() {
+			var onHand int64
+			_, _, err := app.Execute(ctx, env, cachedAdjust(id, 5, &onHand))
+			require.NoError(t, err)
+			require.Positive(t, onHand)
+		})
+	}
+	wg.Wait()
+
+	// A command inside a transaction that rolls back leaves the cached state alone.
+	tx, err := a.Store.Pool().Begin(ctx)
+	require.NoError(t, err)
+	var inside int64
+	_, _, err = app.Execute(app.WithTx(ctx, tx), a, cachedAdjust(id, 1000, &inside))
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+
+	var onHand int64
+	_, res, err := app.Execute(ctx, a, cachedAdjust(id, 1, &onHand))
+	require.NoError(t, err)
+	require.EqualValues(t, 101, onHand, "20 × 5 + 1, and nothing of the rolled-back 1000")
+	require.EqualValues(t, 21, res.Version)
+	inv, _, err := app.Load(ctx, a, product.InventoryStreamID(id), func() *product.Inventory { return &product.Inventory{} })
+	require.NoError(t, err)
+	require.EqualValues(t, 101, inv.OnHand(), "the store agrees with the cache")
+	require.Equal(t, 1, a.Cache.Len())
+}
