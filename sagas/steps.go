@@ -339,6 +339,7 @@ func (w *Worker) inventory(ctx context.Context, s *Saga, step Step, productID do
 	_, _, err := app.Execute(ctx, w.env, app.Command[*product.Inventory]{
 		Stream: st, New: func() *product.Inventory { return &product.Inventory{} },
 		Decide: decide, Meta: w.meta(s), IDSeed: seed(s, step, st.ID), MaxAttempts: 3,
+		Cached: true, // inventories grow with every order: catch up, do not fold again
 	})
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", step, st.ID, err)
