@@ -141,6 +141,9 @@ type customer struct {
 	mu              sync.Mutex
 	token           string
 	orders          []string
+	// versions remembers the last version this customer wrote of each order, for
+	// read-your-writes queries (?min_version=).
+	versions map[string]int64
 }
 
 type placed struct {
@@ -309,13 +312,18 @@ func (r *Runner) do(ctx context.Context, op string) {
 			items = append(items, map[string]any{"product_id": p, "quantity": 1 + r.intn(2)})
 		}
 		var out struct {
-			ID string `json:"id"`
+			ID      string `json:"id"`
+			Version int64  `json:"version"`
 		}
 		at := time.Now()
 		code, _, err := r.call(ctx, OpPlace, http.MethodPost, "/v1/orders", c.bearer(), map[string]any{"items": items, "payment_token": r.token()}, &out)
 		if err == nil && code == http.StatusAccepted && out.ID != "" {
 			c.mu.Lock()
 			c.orders = append(c.orders, out.ID)
+			if c.versions == nil {
+				c.versions = map[string]int64{}
+			}
+			c.versions[out.ID] = out.Version
 			c.mu.Unlock()
 			r.mu.Lock()
 			r.placed = append(r.placed, placed{id: out.ID, at: at})
@@ -324,9 +332,13 @@ func (r *Runner) do(ctx context.Context, op string) {
 	case OpGetOrder, OpCancel:
 		c := r.anyCustomer()
 		c.mu.Lock()
-		var id string
+		var (
+			id      string
+			version int64
+		)
 		if len(c.orders) > 0 {
 			id = c.orders[len(c.orders)-1-r.intn(len(c.orders))]
+			version = c.versions[id]
 		}
 		c.mu.Unlock()
 		if id == "" { // nothing to look at yet: browse instead
@@ -334,9 +346,17 @@ func (r *Runner) do(ctx context.Context, op string) {
 			return
 		}
 		if op == OpGetOrder {
-			_, _, _ = r.call(ctx, OpGetOrder, http.MethodGet, "/v1/orders/"+id, c.bearer(), nil, nil)
+			// Read your own writes: at least the version this customer last wrote.
+			_, _, _ = r.call(ctx, OpGetOrder, http.MethodGet, fmt.Sprintf("/v1/orders/%s?min_version=%d", id, version), c.bearer(), nil, nil)
 		} else {
-			_, _, _ = r.call(ctx, OpCancel, http.MethodPost, "/v1/orders/"+id+"/cancel", c.bearer(), map[string]any{}, nil)
+			var out struct {
+				Version int64 `json:"version"`
+			}
+			if _, _, err := r.call(ctx, OpCancel, http.MethodPost, "/v1/orders/"+id+"/cancel", c.bearer(), map[string]any{}, &out); err == nil {
+				c.mu.Lock()
+				c.versions[id] = max(c.versions[id], out.Version)
+				c.mu.Unlock()
+			}
 		}
 	}
 }
@@ -526,8 +546,11 @@ func (r *Runner) waitTerminal(ctx context.Context) *TerminalStats {
 		var still []placed
 		for _, p := range pending {
 			var o struct {
-				Status       string `json:"status"`
-				StatusReason string `json:"status_reason"`
+				Status       string     `json:"status"`
+				StatusReason string     `json:"status_reason"`
+				PlacedAt     time.Time  `json:"placed_at"`
+				ConfirmedAt  *time.Time `json:"confirmed_at"`
+				CancelledAt  *time.Time `json:"cancelled_at"`
 			}
 			c := owner[p.id]
 			if c == nil {
@@ -537,7 +560,17 @@ func (r *Runner) waitTerminal(ctx context.Context) *TerminalStats {
 				still = append(still, p)
 				continue
 			}
-			took = append(took, time.Since(p.at))
+			// The server's own timestamps: placed to confirmed or cancelled, whatever the
+			// delay of this polling loop.
+			end := o.ConfirmedAt
+			if end == nil {
+				end = o.CancelledAt
+			}
+			if end != nil && !o.PlacedAt.IsZero() {
+				took = append(took, end.Sub(o.PlacedAt))
+			} else {
+				took = append(took, time.Since(p.at))
+			}
 			if o.Status == "confirmed" {
 				ts.Confirmed++
 			} else {
