@@ -124,6 +124,9 @@ type Saga struct {
 	// order.placed event's correlation id (or the order id) and its event id.
 	CorrelationID uuid.UUID
 	CausationID   uuid.UUID
+	// TraceParent is the order.placed event's W3C traceparent: the saga's steps run in
+	// the trace of the request that placed the order.
+	TraceParent string
 
 	State State
 	// Step is the step in progress or next, Attempt its failed attempts so far, and

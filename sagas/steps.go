@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-platform/ordo/app"
 	"github.com/ordo-platform/ordo/domain"
@@ -18,6 +20,7 @@ import (
 	"github.com/ordo-platform/ordo/domain/payment"
 	"github.com/ordo-platform/ordo/domain/product"
 	"github.com/ordo-platform/ordo/eventstore"
+	"github.com/ordo-platform/ordo/internal/telemetry"
 	"github.com/ordo-platform/ordo/sagas/fraud"
 	"github.com/ordo-platform/ordo/sagas/psp"
 )
@@ -60,7 +63,15 @@ func (w *Worker) drive(ctx context.Context, s *Saga) {
 		if act := s.Next(); act == ActNone {
 			err = w.store.save(ctx, w.store.pool, s, "", false, 0)
 		} else {
-			err = w.do(ctx, s, act)
+			// Each step is a span in the trace of the request that placed the order; the
+			// events it appends carry that trace on (app.Execute stores the traceparent).
+			sctx, span := tracer.Start(telemetry.WithTraceParent(ctx, s.TraceParent), "saga "+string(act),
+				trace.WithAttributes(attribute.String("ordo.order_id", s.OrderID.String()), attribute.String("ordo.saga.state", string(s.State))))
+			err = w.do(sctx, s, act)
+			if err != nil {
+				span.RecordError(err)
+			}
+			span.End()
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -89,6 +100,8 @@ func (w *Worker) drive(ctx context.Context, s *Saga) {
 		s = next
 	}
 }
+
+var tracer = telemetry.Tracer("sagas")
 
 // do runs one action.
 func (w *Worker) do(ctx context.Context, s *Saga, act Action) error {

@@ -41,7 +41,7 @@ type store struct {
 const sagaColumns = `order_id, customer_id, items, total_cents, currency, payment_token, placed_at, correlation_id,
 	causation_id, state, step, attempt, deadline, reason, detail, cancel_requested, stock, reservation_expires_at,
 	payment, authorization_ref, capture_ref, order_status, last_error, owner, wake_at, version, created_at,
-	updated_at, finished_at`
+	updated_at, finished_at, traceparent`
 
 func scanSaga(row pgx.CollectableRow) (*Saga, error) {
 	var (
@@ -56,7 +56,7 @@ func scanSaga(row pgx.CollectableRow) (*Saga, error) {
 	err := row.Scan(&orderID, &customerID, &items, &s.Total.Cents, &s.Total.Currency, &s.PaymentToken, &s.PlacedAt,
 		&s.CorrelationID, &s.CausationID, &state, &step, &s.Attempt, &deadline, &reason, &s.Detail, &s.CancelRequested,
 		&stock, &expires, &payment, &s.AuthorizationRef, &s.CaptureRef, &orderStatus, &s.LastError, &owner, &wake,
-		&s.Version, &s.CreatedAt, &s.UpdatedAt, &finished)
+		&s.Version, &s.CreatedAt, &s.UpdatedAt, &finished, &s.TraceParent)
 	if err != nil {
 		return nil, err
 	}
@@ -121,12 +121,12 @@ func (st *store) insert(ctx context.Context, q querier, sagas []*Saga, owned map
 			own, leaseMS = &tok, lease.Milliseconds()
 		}
 		b.Queue(`INSERT INTO order_sagas (order_id, customer_id, items, total_cents, currency, payment_token, placed_at,
-			correlation_id, causation_id, state, step, deadline, stock, payment, order_status, owner, wake_at)
+			correlation_id, causation_id, state, step, deadline, stock, payment, order_status, owner, wake_at, traceparent)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'none', 'none', 'pending', $13,
-				clock_timestamp() + $14 * interval '1 millisecond')
+				clock_timestamp() + $14 * interval '1 millisecond', $15)
 			ON CONFLICT (order_id) DO NOTHING RETURNING `+sagaColumns,
 			uuid.UUID(s.OrderID), uuid.UUID(s.CustomerID), items, s.Total.Cents, s.Total.Currency, s.PaymentToken, s.PlacedAt,
-			s.CorrelationID, s.CausationID, string(s.State), string(s.Step), nullTime(s.Deadline), own, leaseMS,
+			s.CorrelationID, s.CausationID, string(s.State), string(s.Step), nullTime(s.Deadline), own, leaseMS, s.TraceParent,
 		).Query(func(rows pgx.Rows) error {
 			got, err := pgx.CollectRows(rows, scanSaga)
 			created = append(created, got...)

@@ -378,7 +378,7 @@ func (w *Worker) decode(r *kgo.Record, now time.Time) (*Saga, domain.ID, error) 
 		return &Saga{
 			OrderID: ev.OrderID, CustomerID: ev.CustomerID, Items: items,
 			Total: domain.Money{Cents: ev.TotalCents, Currency: ev.Currency}, PaymentToken: ev.PaymentToken,
-			PlacedAt: ev.PlacedAt, CorrelationID: corr, CausationID: e.ID,
+			PlacedAt: ev.PlacedAt, CorrelationID: corr, CausationID: e.ID, TraceParent: e.Metadata.TraceParent,
 			State: StateReserving, Step: StepReserve, Deadline: now.Add(w.cfg.ReserveTimeout),
 		}, domain.ID{}, nil
 	case order.Cancelled:

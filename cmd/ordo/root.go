@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -20,7 +21,11 @@ var errUsage = errors.New("usage")
 func execute(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return run(ctx, args, os.Stdin, os.Stdout)
+}
 
+// run runs the command line args until ctx ends (a signal, or a test that is done).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) int {
 	root := &cobra.Command{
 		Use:           "ordo",
 		Short:         "Ordo: an event-sourced, Kafka-centric commerce platform",
@@ -33,6 +38,8 @@ func execute(args []string) int {
 		root.AddCommand(c())
 	}
 	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
 	if err := root.ExecuteContext(ctx); err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "ordo:", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/ordo-platform/ordo/app"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
@@ -38,6 +39,10 @@ type deps struct {
 	closers []func()
 }
 
+// extraSpanProcessors receive every span of the process besides the OTLP exporter (the
+// end-to-end trace test records them in memory).
+var extraSpanProcessors []sdktrace.SpanProcessor
+
 // onClose registers f to run when the process's connections close.
 func (d *deps) onClose(f func()) { d.closers = append(d.closers, f) }
 
@@ -46,7 +51,7 @@ func openDeps(ctx context.Context, e env, role string) (*deps, error) {
 	var err error
 	tcfg := e.Telemetry
 	tcfg.Service = "ordo-" + role
-	if d.stopTracing, err = telemetry.Setup(ctx, tcfg); err != nil {
+	if d.stopTracing, err = telemetry.Setup(ctx, tcfg, extraSpanProcessors...); err != nil {
 		return nil, err
 	}
 	if d.reg, err = metrics.NewRegistry(collectors...); err != nil {

@@ -23,8 +23,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-platform/ordo/internal/lifecycle"
+	"github.com/ordo-platform/ordo/internal/telemetry"
 )
 
 // Batch is a run of records from one partition, in offset order.
@@ -344,6 +347,11 @@ func (c *Consumer) flushWithRetry(ctx context.Context, f Flusher) bool {
 // handleWithRetry runs the handler until it succeeds, gives up permanently (dead
 // letter), or the consumer stops (false: do not commit).
 func (c *Consumer) handleWithRetry(ctx context.Context, b Batch) bool {
+	// The batch runs in the trace of its first record and links the others, so every
+	// effect (a database write, an insert into ClickHouse) continues the trace that
+	// appended the event; each record also gets a span of its own in its own trace.
+	ctx, end := c.traceBatch(ctx, b)
+	defer end()
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -388,6 +396,56 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+var tracer = telemetry.Tracer("consumer")
+
+// recordContext is the trace context a record carries: kotel's receive span when the
+// client has its hooks, else the traceparent header.
+func recordContext(r *kgo.Record) context.Context {
+	if r.Context != nil && trace.SpanContextFromContext(r.Context).IsValid() {
+		return r.Context
+	}
+	for _, h := range r.Headers {
+		if h.Key == "traceparent" {
+			return telemetry.WithTraceParent(context.Background(), string(h.Value))
+		}
+	}
+	return context.Background()
+}
+
+func (c *Consumer) traceBatch(ctx context.Context, b Batch) (context.Context, func()) {
+	attrs := []attribute.KeyValue{
+		attribute.String("messaging.system", "kafka"),
+		attribute.String("messaging.consumer.group.name", c.cfg.Group),
+		attribute.String("messaging.destination.name", b.Topic),
+		attribute.Int("messaging.destination.partition.id", int(b.Partition)),
+		attribute.Int("messaging.batch.message_count", len(b.Records)),
+	}
+	var (
+		links []trace.Link
+		spans []trace.Span
+	)
+	for _, r := range b.Records {
+		rctx := recordContext(r)
+		_, sp := tracer.Start(rctx, "process "+b.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("messaging.consumer.group.name", c.cfg.Group),
+			attribute.Int64("messaging.kafka.offset", r.Offset),
+			attribute.String("messaging.kafka.message.key", string(r.Key))))
+		spans = append(spans, sp)
+		links = append(links, trace.LinkFromContext(rctx))
+	}
+	parent := recordContext(b.Records[0])
+	_, span := tracer.Start(parent, "consume "+c.cfg.Group, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attrs...), trace.WithLinks(links[1:]...))
+	// The handler keeps the consumer's cancellation, in the batch's trace.
+	bctx := trace.ContextWithSpan(ctx, span)
+	return bctx, func() {
+		for _, sp := range spans {
+			sp.End()
+		}
+		span.End()
 	}
 }
 
