@@ -103,6 +103,7 @@ func TestOneOrderOneTrace(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	require.Empty(t, missing(), "groups in the trace: %v; spans: %v", groupsInTrace(rec, traceID), spanNames(rec, traceID))
+	t.Logf("groups in the trace: %v; spans: %v", groupsInTrace(rec, traceID), spanNames(rec, traceID))
 
 	for _, want := range []string{"POST /v1/orders", "command order", "saga reserve", "saga authorize", "saga capture", "saga confirm"} {
 		require.True(t, hasSpan(rec, traceID, want), "span %q in the trace; have %v", want, spanNames(rec, traceID))

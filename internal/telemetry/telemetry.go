@@ -19,6 +19,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 )
 
 // Config configures tracing.
@@ -85,8 +86,19 @@ func Propagator() propagation.TextMapPropagator {
 	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
-// Tracer returns the named tracer of the global provider.
-func Tracer(name string) trace.Tracer { return otel.Tracer("github.com/ordo-platform/ordo/" + name) }
+// Tracer returns the named tracer of the global provider. It looks the provider up at
+// each span, so package-level tracers made before Setup (or before a later Setup, in
+// tests that start several processes' worth of roles) use the current one.
+func Tracer(name string) trace.Tracer { return lazyTracer{name: "github.com/ordo-platform/ordo/" + name} }
+
+type lazyTracer struct {
+	embedded.Tracer
+	name string
+}
+
+func (l lazyTracer) Start(ctx context.Context, span string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	return otel.GetTracerProvider().Tracer(l.name).Start(ctx, span, opts...)
+}
 
 // TraceParent returns the W3C traceparent of ctx's span ("" when there is none).
 func TraceParent(ctx context.Context) string {
