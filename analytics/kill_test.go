@@ -85,7 +85,6 @@ func TestSinkSurvivesKill9(t *testing.T) {
 		"ORDO_ANALYTICS_INSTANCE_ID=kill-test-"+hex.EncodeToString(id[:]),
 		"ORDO_METRICS_ADDR=127.0.0.1:0",
 		"ORDO_LOG_LEVEL=warn",
-		"ORDO_OTEL_EXPORTER_OTLP_ENDPOINT=",
 	)
 	// Kills are spread over the stream: the i-th comes once ClickHouse holds about i/21 of
 	// the events (or after 20 s), plus a random delay, so that they hit every phase: start

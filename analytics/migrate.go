@@ -2,10 +2,8 @@ package analytics
 
 import (
 	"context"
-
 	"embed"
 	"fmt"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"io/fs"
 	"log/slog"
 	"regexp"
@@ -13,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 //go:embed migrations/*.sql

@@ -2,7 +2,6 @@ package analytics_test
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ type oPayment struct {
 	status                      payment.Status
 	currency                    string
 	captured, refunded          int64
-	declineReason, providerCode string
+	declineReason               string
 	authorizedCents, fraudScore int64
 }
 
@@ -179,16 +178,6 @@ func (o *oracle) move(kind string, units int64) {
 	}
 	m.count++
 	m.units += units
-}
-
-// sortedOrders returns the orders sorted by id, for deterministic iteration.
-func (o *oracle) sortedOrders() []*oOrder {
-	out := make([]*oOrder, 0, len(o.orders))
-	for _, ord := range o.orders {
-		out = append(out, ord)
-	}
-	slices.SortFunc(out, func(a, b *oOrder) int { return slices.Compare(a.id[:], b.id[:]) })
-	return out
 }
 
 // typedCounts are the distinct rows each typed table must hold.

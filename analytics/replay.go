@@ -39,9 +39,9 @@ func (o ReplayOptions) withDefaults() ReplayOptions {
 type ReplayProgress struct {
 	// Position is the global position of the last event read.
 	Position int64
-	// Head is the store's head position when the replay started (positions may have
-	// gaps, so Position/Head is an estimate of the fraction done).
-	Head int64
+	// Remaining counts the events after Position (measured every few seconds, up to the
+	// store's cap: eventstore.Backlogger); -1 when the store cannot say.
+	Remaining int64
 	// Events counts the events written, Skipped the events that could not be decoded.
 	Events, Skipped int64
 	Elapsed         time.Duration
@@ -56,28 +56,28 @@ func (p ReplayProgress) Rate() float64 {
 	return float64(p.Events+p.Skipped) / p.Elapsed.Seconds()
 }
 
-// ETA estimates the time left to reach Head at the current rate.
+// ETA estimates the time left at the current rate (0 when unknown).
 func (p ReplayProgress) ETA() time.Duration {
 	r := p.Rate()
-	if r <= 0 || p.Position >= p.Head {
+	if r <= 0 || p.Remaining <= 0 {
 		return 0
 	}
-	return time.Duration(float64(p.Head-p.Position) / r * float64(time.Second))
+	return time.Duration(float64(p.Remaining) / r * float64(time.Second))
 }
 
 func (p ReplayProgress) String() string {
-	pct := 100.0
-	if p.Head > 0 {
-		pct = min(100, 100*float64(p.Position)/float64(p.Head))
-	}
-	s := fmt.Sprintf("position %d of %d (%.1f%%), %d events, %.0f events/s", p.Position, p.Head, pct, p.Events, p.Rate())
+	s := fmt.Sprintf("%d events (position %d), %.0f events/s", p.Events, p.Position, p.Rate())
 	if p.Skipped > 0 {
 		s += fmt.Sprintf(", %d undecodable skipped", p.Skipped)
 	}
-	if p.Done {
+	switch {
+	case p.Done:
 		return s + fmt.Sprintf(", done in %s", p.Elapsed.Round(time.Millisecond))
+	case p.Remaining >= 0:
+		total := p.Events + p.Skipped + p.Remaining
+		return s + fmt.Sprintf(", %.1f%% of %d, ETA %s", 100*float64(p.Events+p.Skipped)/float64(max(total, 1)), total, p.ETA().Round(time.Second))
 	}
-	return s + fmt.Sprintf(", ETA %s", p.ETA().Round(time.Second))
+	return s
 }
 
 type replayPage struct {
@@ -98,11 +98,19 @@ func Replay(ctx context.Context, store eventstore.Store, w *Writer, opts ReplayO
 	opts = opts.withDefaults()
 	codec := schemas.Default()
 	start := time.Now()
-	head, err := store.HeadPosition(ctx)
-	if err != nil {
-		return ReplayProgress{}, fmt.Errorf("replay: head position: %w", err)
+	backlog, _ := store.(eventstore.Backlogger)
+	remaining := func(after int64) int64 {
+		if backlog == nil {
+			return -1
+		}
+		n, _, err := backlog.Backlog(ctx, after)
+		if err != nil {
+			return -1
+		}
+		return n
 	}
-	p := ReplayProgress{Position: opts.After, Head: head}
+	p := ReplayProgress{Position: opts.After, Remaining: remaining(opts.After)}
+	lastCount := time.Now()
 	if progress == nil {
 		progress = func(ReplayProgress) {}
 	}
@@ -168,7 +176,13 @@ func Replay(ctx context.Context, store eventstore.Store, w *Writer, opts ReplayO
 		p.Skipped += int64(pg.skipped)
 		p.Position = pg.last
 		p.Elapsed = time.Since(start)
+		if p.Remaining > 0 {
+			p.Remaining = max(0, p.Remaining-int64(len(pg.decoded)+pg.skipped))
+		}
 		if time.Since(lastReport) >= opts.ProgressEvery {
+			if time.Since(lastCount) >= 5*time.Second {
+				p.Remaining, lastCount = remaining(p.Position), time.Now() // events appended meanwhile count too
+			}
 			progress(p)
 			lastReport = time.Now()
 		}
@@ -180,7 +194,7 @@ func Replay(ctx context.Context, store eventstore.Store, w *Writer, opts ReplayO
 		return p, err
 	}
 	p.Elapsed = time.Since(start)
-	p.Done = true
+	p.Done, p.Remaining = true, 0
 	progress(p)
 	return p, nil
 }

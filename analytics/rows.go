@@ -197,6 +197,8 @@ type rowSet struct {
 	movements movementRows
 	// newest is the latest recorded-at time buffered, for the visibility-delay metric.
 	newest time.Time
+	// pending counts the events added since the last reset.
+	pending int
 }
 
 func (s *rowSet) tables() []table {
@@ -211,6 +213,7 @@ func (s *rowSet) reset() {
 		reset(t)
 	}
 	s.newest = time.Time{}
+	s.pending = 0
 }
 
 func us(t time.Time) int64 { return t.UnixMicro() }

@@ -2,9 +2,11 @@ package analytics
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/ordo-platform/ordo/eventstore/record"
 	"github.com/ordo-platform/ordo/internal/consumer"
+	"github.com/ordo-platform/ordo/internal/lifecycle"
 	"github.com/ordo-platform/ordo/internal/topic"
 	"github.com/ordo-platform/ordo/schemas"
 )
@@ -27,50 +30,90 @@ const Group = "ordo-analytics"
 func GroupFor(names topic.Names) string { return names.Prefix + "-analytics" }
 
 // Sink is the `ordo analytics` role: a consumer of every event topic that writes each
-// event to ClickHouse. It is a lifecycle role (Start, Stop) through the consumer
-// runtime it embeds.
+// event to ClickHouse. See the package documentation for how it batches and why a crash
+// at any moment loses nothing and duplicates nothing an analyst can see.
 type Sink struct {
-	*consumer.Consumer
+	lifecycle.Stopper
+	c *consumer.Consumer
 	h *sinkHandler
 }
+
+// finalFlushWait bounds how long a stopping sink waits for its last insert.
+const finalFlushWait = 30 * time.Second
 
 // NewSink returns the sink. newClient makes franz-go clients with the process's base
 // options (see consumer.New); conn is the ClickHouse connection of cfg.Database.
 func NewSink(cfg Config, conn driver.Conn, names topic.Names, newClient func(opts ...kgo.Opt) (*kgo.Client, error), log *slog.Logger) *Sink {
 	log = log.With("role", "analytics")
-	h := &sinkHandler{cfg: cfg, w: NewWriter(conn), codec: schemas.Default(), log: log}
+	h := &sinkHandler{cfg: cfg, conn: conn, w: NewWriter(conn), codec: schemas.Default(), log: log, group: GroupFor(names)}
 	ccfg := consumer.Config{
-		Group:           GroupFor(names),
+		Group:           h.group,
 		Topics:          names.Events(),
 		DeadLetterTopic: names.DeadLetter(),
 		MaxPollRecords:  cfg.MaxPollRecords,
+		Offsets:         h, // the sink resumes from ingest_offsets in ClickHouse
 	}
-	withFetch := func(opts ...kgo.Opt) (*kgo.Client, error) {
-		// Large fetches: the sink wants tens of thousands of records per flush.
-		opts = append(opts, kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(8<<20))
+	withInstance := func(opts ...kgo.Opt) (*kgo.Client, error) {
 		if cfg.InstanceID != "" {
 			opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 		}
 		return newClient(opts...)
 	}
-	return &Sink{Consumer: consumer.New(ccfg, h, withFetch, log), h: h}
+	return &Sink{c: consumer.New(ccfg, h, withInstance, log), h: h}
 }
 
 // Name implements lifecycle.Role.
 func (s *Sink) Name() string { return "analytics" }
 
-// sinkHandler decodes every batch into the writer's buffer (Handle) and writes the
-// buffer to ClickHouse when it is full or old enough (Flush). It is a consumer.Flusher:
-// the runtime commits a batch's offsets only after a Flush that included the batch
-// returned nil, that is, after ClickHouse acknowledged every row of it.
+// Start consumes until stopped. A stop lets the batch in hand and the last insert finish
+// (bounded), so that a clean restart delivers nothing twice.
+func (s *Sink) Start(ctx context.Context) error {
+	ctx, done := s.Begin(ctx)
+	defer done()
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	s.h.setLife(life)
+	err := s.c.Start(ctx)
+	wctx, wcancel := context.WithTimeout(life, finalFlushWait)
+	defer wcancel()
+	if werr := s.h.wait(wctx); werr != nil {
+		s.h.log.Warn("last insert did not finish; its events will be delivered again", "err", werr)
+	}
+	return err
+}
+
+// Assigned returns the partitions this member consumes now.
+func (s *Sink) Assigned() map[string][]int32 { return s.c.Assigned() }
+
+// sinkHandler decodes every batch into the writer's buffer (Handle), and when the buffer
+// is full or old enough (FlushIn) hands it to a background insert (Flush) so that
+// decoding the next records overlaps with ClickHouse inserting the previous ones. At
+// most one insert is in flight; the next Flush waits for it (backpressure).
+//
+// The offsets that count are the rows of ingest_offsets: a background insert writes them
+// only after ClickHouse acknowledged every row of its buffer, and the group starts from
+// them (consumer.OffsetStore). The runtime's Kafka commit, which follows Flush, is a copy
+// for monitoring that may run one buffer ahead.
 type sinkHandler struct {
 	cfg   Config
+	conn  driver.Conn
 	w     *Writer
 	codec *schemas.Codec
 	log   *slog.Logger
+	group string
 
-	mu    sync.Mutex
-	first time.Time // when the oldest buffered event was added
+	mu       sync.Mutex
+	life     context.Context            // ends when the sink has stopped for good
+	first    time.Time                  // when the oldest buffered event was added
+	next     map[string]map[int32]int64 // next offset per partition of the buffered records
+	inflight chan error                 // the background insert's outcome; nil when none
+	busy     atomic.Bool                // an insert is running
+}
+
+func (h *sinkHandler) setLife(ctx context.Context) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.life = ctx
 }
 
 type undecodable struct {
@@ -115,36 +158,163 @@ func (h *sinkHandler) Handle(ctx context.Context, b consumer.Batch) error {
 		}
 		metricUndecodable.WithLabelValues("kafka").Inc()
 	}
-	if len(decoded) == 0 {
-		return nil
-	}
 	h.mu.Lock()
-	if h.w.Len() == 0 {
+	defer h.mu.Unlock()
+	if h.first.IsZero() {
 		h.first = time.Now()
 	}
-	h.mu.Unlock()
+	if h.next == nil {
+		h.next = map[string]map[int32]int64{}
+	}
+	if h.next[b.Topic] == nil {
+		h.next[b.Topic] = map[int32]int64{}
+	}
+	h.next[b.Topic][b.Partition] = b.Records[len(b.Records)-1].Offset + 1
 	h.w.Add(decoded...)
 	return nil
 }
 
 // FlushIn implements consumer.Flusher: now when FlushRows events are buffered, else when
-// the oldest is FlushInterval old.
+// the oldest is FlushInterval old, but not while the previous insert is still running:
+// the buffer then keeps growing, so that a slow ClickHouse gets fewer, larger inserts
+// (which it handles best) instead of a queue of small ones.
 func (h *sinkHandler) FlushIn() time.Duration {
 	if h.w.Len() >= h.cfg.FlushRows {
 		return 0
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.cfg.FlushInterval - time.Since(h.first)
+	due := h.cfg.FlushInterval - time.Since(h.first)
+	h.mu.Unlock()
+	if due <= 0 && h.busy.Load() {
+		return 10 * time.Millisecond
+	}
+	return due
 }
 
-// Flush implements consumer.Flusher.
+// Flush implements consumer.Flusher: it waits for the previous insert and starts the
+// next one in the background.
 func (h *sinkHandler) Flush(ctx context.Context) error {
-	n := h.w.Len()
-	start := time.Now()
-	if err := h.w.Flush(ctx); err != nil {
+	if err := h.wait(ctx); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next := h.next
+	if len(next) == 0 {
+		return nil
+	}
+	rs := h.w.detach()
+	h.next, h.first = nil, time.Time{}
+	done := make(chan error, 1)
+	h.inflight = done
+	life := h.life
+	h.busy.Store(true)
+	go func() {
+		err := h.persist(life, rs, next)
+		h.busy.Store(false)
+		done <- err
+	}()
+	return nil
+}
+
+// wait waits for the insert in flight, if any, and returns its outcome; on ctx's end it
+// returns ctx's error and the insert stays in flight.
+func (h *sinkHandler) wait(ctx context.Context) error {
+	h.mu.Lock()
+	inflight := h.inflight
+	h.mu.Unlock()
+	if inflight == nil {
+		return nil
+	}
+	select {
+	case err := <-inflight:
+		h.mu.Lock()
+		h.inflight = nil
+		h.mu.Unlock()
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("previous insert still running: %w", ctx.Err())
+	}
+}
+
+// persist inserts rs, then records next in ingest_offsets, each retried with backoff
+// until ClickHouse acknowledges it or the sink has stopped for good.
+func (h *sinkHandler) persist(life context.Context, rs *rowSet, next map[string]map[int32]int64) error {
+	start, n := time.Now(), rs.pending
+	if err := h.retry(life, "insert", func(ctx context.Context) error { return h.w.insert(ctx, rs) }); err != nil {
+		return err
+	}
+	h.w.release(rs)
+	if err := h.retry(life, "record offsets", func(ctx context.Context) error { return h.recordOffsets(ctx, next) }); err != nil {
 		return err
 	}
 	h.log.Debug("flushed", "events", n, "took", time.Since(start))
 	return nil
+}
+
+func (h *sinkHandler) retry(life context.Context, what string, f func(ctx context.Context) error) error {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(life, 2*time.Minute)
+		err := f(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if life.Err() != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		h.log.Warn("clickhouse "+what+" failed; retrying", "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-life.Done():
+			return fmt.Errorf("%s: %w", what, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (h *sinkHandler) recordOffsets(ctx context.Context, next map[string]map[int32]int64) error {
+	b, err := h.conn.PrepareBatch(ctx, "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset, flushed_at)")
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	for t, ps := range next {
+		for p, off := range ps {
+			if err := b.Append(h.group, t, p, off, now); err != nil {
+				_ = b.Abort()
+				return err
+			}
+		}
+	}
+	return b.Send()
+}
+
+// NextOffsets implements consumer.OffsetStore from ingest_offsets.
+func (h *sinkHandler) NextOffsets(ctx context.Context, group string, partitions map[string][]int32) (map[string]map[int32]int64, error) {
+	rows, err := h.conn.Query(ctx, "SELECT topic, partition, max(next_offset) FROM ingest_offsets WHERE consumer_group = ? GROUP BY topic, partition", group)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: read ingest_offsets: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[int32]int64{}
+	for rows.Next() {
+		var (
+			t    string
+			p    int32
+			next int64
+		)
+		if err := rows.Scan(&t, &p, &next); err != nil {
+			return nil, err
+		}
+		if _, wanted := partitions[t]; !wanted {
+			continue
+		}
+		if out[t] == nil {
+			out[t] = map[int32]int64{}
+		}
+		out[t][p] = next
+	}
+	return out, rows.Err()
 }

@@ -16,14 +16,14 @@ type Writer struct {
 	conn driver.Conn
 	now  func() time.Time
 
-	mu      sync.Mutex
-	buf     rowSet
-	pending int // events added since the last complete flush
+	mu    sync.Mutex
+	buf   *rowSet
+	spare *rowSet // a flushed buffer kept for its capacity
 }
 
 // NewWriter returns a writer inserting through conn.
 func NewWriter(conn driver.Conn) *Writer {
-	return &Writer{conn: conn, now: time.Now}
+	return &Writer{conn: conn, now: time.Now, buf: &rowSet{}}
 }
 
 // Add buffers events.
@@ -34,25 +34,58 @@ func (w *Writer) Add(ds ...Decoded) {
 	for _, d := range ds {
 		w.buf.add(d, at)
 	}
-	w.pending += len(ds)
-	metricBuffered.Set(float64(w.pending))
+	w.buf.pending += len(ds)
+	metricBuffered.Set(float64(w.buf.pending))
 }
 
 // Len returns how many events are buffered and not yet flushed.
 func (w *Writer) Len() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.pending
+	return w.buf.pending
 }
 
-// Flush inserts every buffered row, one INSERT per table, the tables in parallel, and
-// returns once ClickHouse acknowledged all of them. When some inserts fail, the tables
-// that were acknowledged are not sent again by the next Flush; the others are.
+// Flush inserts every buffered row and returns once ClickHouse acknowledged all of them.
+// When some inserts fail, the tables that were acknowledged are not sent again by the
+// next Flush; the others are.
 func (w *Writer) Flush(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.insert(ctx, w.buf); err != nil {
+		return err
+	}
+	w.buf.reset()
+	metricBuffered.Set(0)
+	return nil
+}
+
+// detach takes the buffered rows out of the writer, to be inserted with insert while
+// new events are buffered; give the set back with release once it is inserted.
+func (w *Writer) detach() *rowSet {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rs := w.buf
+	if w.buf = w.spare; w.buf == nil {
+		w.buf = &rowSet{}
+	}
+	w.spare = nil
+	metricBuffered.Set(0)
+	return rs
+}
+
+func (w *Writer) release(rs *rowSet) {
+	rs.reset()
+	w.mu.Lock()
+	w.spare = rs
+	w.mu.Unlock()
+}
+
+// insert sends rs, one INSERT per non-empty table, the tables in parallel, and returns
+// once ClickHouse acknowledged all of them. Acknowledged tables are emptied, so that a
+// retry sends only what failed.
+func (w *Writer) insert(ctx context.Context, rs *rowSet) error {
 	var todo []table
-	for _, t := range w.buf.tables() {
+	for _, t := range rs.tables() {
 		if t.len() > 0 {
 			todo = append(todo, t)
 		}
@@ -60,7 +93,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
 	for i, t := range todo {
-		wg.Go(func() { errs[i] = w.insert(ctx, t) })
+		wg.Go(func() { errs[i] = w.insertTable(ctx, t) })
 	}
 	wg.Wait()
 	for i, t := range todo {
@@ -71,16 +104,13 @@ func (w *Writer) Flush(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if !w.buf.newest.IsZero() {
-		metricVisibility.Observe(max(0, time.Since(w.buf.newest).Seconds()))
+	if !rs.newest.IsZero() {
+		metricVisibility.Observe(max(0, time.Since(rs.newest).Seconds()))
 	}
-	w.buf.reset()
-	w.pending = 0
-	metricBuffered.Set(0)
 	return nil
 }
 
-func (w *Writer) insert(ctx context.Context, t table) (err error) {
+func (w *Writer) insertTable(ctx context.Context, t table) (err error) {
 	start := time.Now()
 	n := t.len()
 	defer func() {

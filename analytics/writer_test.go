@@ -15,7 +15,7 @@ import (
 )
 
 // shop returns the events of a generated shop, as stored, without Postgres.
-func shop(t *testing.T, seed uint64, products, customers, orders int) []eventstore.Event {
+func shop(t testing.TB, seed uint64, products, customers, orders int) []eventstore.Event {
 	t.Helper()
 	g := workload.New(seed, time.Now().Add(-50*time.Hour))
 	appends := append(g.Setup(products, customers), g.Orders(orders)...)
