@@ -42,14 +42,21 @@ run: up build $(ORDO_LOCAL)/jwt-secret ## Start the stack, migrate, and run `ord
 	$(BIN) migrate
 	@echo
 	@echo "Ordo on http://127.0.0.1:8080  (readiness: curl -s 127.0.0.1:8080/readyz)"
+	@echo "Operator console: http://127.0.0.1:8080/console/  (for admins: ordo users add --role admin)"
 	@echo
 	ORDO_JWT_SECRET="$$(cat $(ORDO_LOCAL)/jwt-secret)" exec $(BIN) all
 
 .PHONY: test
 test: up ## Start the stack if needed and run every test, integration included
+	@deploy/local/chromium.sh || echo "warning: Chromium could not be installed; the console's browser test (web/e2e_test.go) will skip"
 	$(GO) vet ./...
 	$(GO) test $(GOTESTFLAGS) -race $$($(GO) list ./... | grep -vE '$(PURE_PKGS)')
 	@pure=$$($(GO) list ./... | grep -E '$(PURE_PKGS)'); [ -z "$$pure" ] || $(GO) test $(GOTESTFLAGS) $$pure
+
+.PHONY: console-screenshots
+console-screenshots: up ## Run the console's browser test and write its screenshots to docs/console/
+	@deploy/local/chromium.sh
+	ORDO_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run TestConsoleInARealBrowser ./web/
 
 .PHONY: lint
 lint: ## Run golangci-lint (installed into .local/bin on first use)

@@ -39,6 +39,15 @@ func (s *Server) routes() {
 	s.v1(http.MethodGet, "/admin/sagas", s.handleListSagas, requireAdmin)
 	s.v1(http.MethodGet, "/admin/sagas/:id", s.handleGetSaga, requireAdmin)
 	s.v1(http.MethodPost, "/admin/sagas/:id/retry", s.handleRetrySaga, requireAdmin)
+	s.v1(http.MethodGet, "/analytics/sales", s.handleSales, requireAdmin)
+	// The operator console's admin routes (admin_*.go) and its static files (console.go).
+	s.v1(http.MethodGet, "/admin/events", s.handleAdminEvents, requireAdmin)
+	s.v1(http.MethodGet, "/admin/projections", s.handleAdminProjections, requireAdmin)
+	s.v1(http.MethodPost, "/admin/projections/:name/rebuild", s.handleAdminRebuild, requireAdmin)
+	s.v1(http.MethodGet, "/admin/dlq", s.handleAdminDLQ, requireAdmin)
+	s.v1(http.MethodPost, "/admin/dlq/redrive", s.handleAdminRedrive, requireAdmin)
+	s.v1(http.MethodGet, "/admin/consumers", s.handleAdminConsumers, requireAdmin)
+	s.consoleRoutes()
 	// The WebSocket authenticates itself (header or access_token parameter: browsers
 	// cannot set headers on a WebSocket) and is not rate limited per message.
 	e.GET(notificationsRoute, s.handleNotifications)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ordo-platform/ordo/analytics"
 	"github.com/ordo-platform/ordo/app"
 	"github.com/ordo-platform/ordo/internal/auth"
 	"github.com/ordo-platform/ordo/internal/health"
@@ -112,6 +113,10 @@ type Deps struct {
 	Notifications http.Handler
 	// Sagas answers the timeline and the admin saga routes (nil: 503).
 	Sagas *sagas.Queries
+	// Sales answers GET /v1/analytics/sales from ClickHouse (nil: 503).
+	Sales *analytics.Sales
+	// Admin serves the operator console's admin routes (admin_deps.go).
+	Admin AdminDeps
 }
 
 // Server is the HTTP edge as a lifecycle role.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/ordo-platform/ordo/analytics"
 	"github.com/ordo-platform/ordo/api"
 	"github.com/ordo-platform/ordo/internal/auth"
 	"github.com/ordo-platform/ordo/internal/health"
@@ -23,18 +25,19 @@ func init() {
 	registerRole(roleSpec{
 		Name: "serve", Short: "Run the HTTP command and query API", InAll: true, Order: 0,
 		Build: func(d *deps) ([]lifecycle.Role, error) {
-			s, hub, err := d.http()
+			s, workers, err := d.http()
 			if err != nil {
 				return nil, err
 			}
-			return []lifecycle.Role{s, hub}, nil
+			return append([]lifecycle.Role{s}, workers...), nil
 		},
 	})
 }
 
-// http builds the API server and the notification hub its WebSocket route serves. It
-// fails, naming the setting, without a valid ORDO_JWT_SECRET.
-func (d *deps) http() (*api.Server, *notify.Hub, error) {
+// http builds the API server and the workers its routes need: the notification hub of
+// the WebSocket route, and the operator console's rebuild runner and consumer-lag
+// sampler. It fails, naming the setting, without a valid ORDO_JWT_SECRET.
+func (d *deps) http() (*api.Server, []lifecycle.Role, error) {
 	tokens, err := auth.NewTokens(d.env.Auth, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration:\n%w", err)
@@ -42,6 +45,15 @@ func (d *deps) http() (*api.Server, *notify.Hub, error) {
 	hasher, err := d.passwords()
 	if err != nil {
 		return nil, nil, err
+	}
+	admin, err := d.consoleDeps()
+	if err != nil {
+		return nil, nil, err
+	}
+	// ClickHouse answers only the sales route: the API serves without it (503 there).
+	sales, err := d.clickhouse()
+	if err != nil {
+		d.log.Warn("clickhouse unavailable: GET /v1/analytics/sales answers 503", "err", err)
 	}
 	hub := notify.NewHub(notify.DefaultHubConfig(), d.pool, func(r *http.Request) (uuid.UUID, error) {
 		tok, err := notify.Token(r)
@@ -56,11 +68,41 @@ func (d *deps) http() (*api.Server, *notify.Hub, error) {
 	}, d.log)
 	queries := projections.NewQueries(d.pool)
 	d.onClose(queries.Close)
-	return api.New(d.env.HTTP, api.Deps{
+	deps := api.Deps{
 		Log: d.log, Ready: d.ready(), Metrics: metrics.Handler(d.reg),
 		App: d.app, Sessions: auth.NewSessions(tokens, d.pool), Passwords: hasher,
-		ReadModels: queries, Notifications: hub, Sagas: sagas.NewQueries(d.store),
-	}), hub, nil
+		ReadModels: queries, Notifications: hub, Sagas: sagas.NewQueries(d.store), Admin: admin,
+	}
+	if sales != nil {
+		deps.Sales = analytics.NewSales(sales)
+	}
+	return api.New(d.env.HTTP, deps), []lifecycle.Role{hub, admin.Rebuilds, admin.ConsumerLag}, nil
+}
+
+// consoleDeps builds what the operator console's admin routes need. The consumer-lag
+// sampler watches every consumer group of Ordo's roles, named as the roles name them:
+//
+//	ORDO_CONSUMER_LAG_INTERVAL  time between samples (default 10s)
+//	ORDO_CONSUMER_LAG_WINDOW    how long samples are kept in memory (default 1h)
+func (d *deps) consoleDeps() (api.AdminDeps, error) {
+	names := d.env.TopicNames
+	cfg := api.DefaultConsumerLagConfig()
+	cfg.Groups = []string{
+		names.Group(projections.GroupOrders), names.Group(projections.GroupProducts), names.Group(sagas.Group),
+		analytics.GroupFor(names), names.Group(notify.Group),
+	}
+	var errs []error
+	cfg.Interval = getDuration(&errs, "ORDO_CONSUMER_LAG_INTERVAL", cfg.Interval)
+	cfg.Window = getDuration(&errs, "ORDO_CONSUMER_LAG_WINDOW", cfg.Window)
+	errs = append(errs, cfg.Validate())
+	if err := errors.Join(errs...); err != nil {
+		return api.AdminDeps{}, fmt.Errorf("configuration:\n%w", err)
+	}
+	return api.AdminDeps{
+		Kafka: d.kafka, NewKafkaClient: d.kafkaClients("console"), Topics: names,
+		Rebuilds:    api.NewRebuilds(d.pool, d.store, d.log.With("role", "console")),
+		ConsumerLag: api.NewConsumerLag(cfg, d.kafka, d.log.With("role", "console")),
+	}, nil
 }
 
 // roleCommands returns `ordo <role>` for every registered role and `ordo all`.
