@@ -2,7 +2,6 @@ package relay_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -48,7 +47,7 @@ func (f fixture) relay(t *testing.T, batch int) *relay.Relay {
 	cfg.StandbyRetry = 100 * time.Millisecond
 	cfg.PollInterval = 50 * time.Millisecond
 	require.NoError(t, cfg.Validate())
-	return relay.New(cfg, f.store, f.store.Pool(), f.kafka, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return relay.New(cfg, f.store, f.store.Pool(), f.kafka, slog.New(slog.NewTextHandler(t.Output(), nil)))
 }
 
 // run starts r in the background; the returned func stops it and waits.
@@ -160,9 +159,14 @@ func TestOneLeaderAtATime(t *testing.T) {
 	checkPublished(t, f, want, false)
 }
 
-// TestLateCommitIsPublishedAfterItCommits is the outbox gap test: one transaction is
-// held open for 5 s while a thousand others commit; its event is published after it
-// commits, and a rolled-back transaction publishes nothing.
+// TestLateCommitIsPublishedAfterItCommits is the outbox gap test (issue 9 item 3): one
+// transaction appends and is then held open for 5 s while a thousand others commit after
+// it; ten more append and roll back, before and among the thousand. The late event has a
+// lower global position than the thousand (a reader that followed positions naively
+// would have passed it for ever); the relay must not go past it while it is open,
+// must publish it once it commits, and must publish nothing of the rolled-back
+// transactions: every partition is read to its end and holds exactly the committed
+// events, once each.
 func TestLateCommitIsPublishedAfterItCommits(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -172,15 +176,23 @@ func TestLateCommitIsPublishedAfterItCommits(t *testing.T) {
 
 	slow, err := f.store.Pool().Begin(ctx)
 	require.NoError(t, err)
+	defer func() { _ = slow.Rollback(ctx) }()
+	opened := time.Now()
 	late := eventstoretest.Event("order.placed", "late")
-	_, err = f.store.AppendTx(ctx, slow, eventstoretest.Stream("order"), eventstore.NoStream, late)
+	lateRes, err := f.store.AppendTx(ctx, slow, eventstoretest.Stream("order"), eventstore.NoStream, late)
 	require.NoError(t, err)
 
-	rolled, err := f.store.Pool().Begin(ctx)
-	require.NoError(t, err)
-	ghost := eventstoretest.Event("order.placed", "ghost")
-	_, err = f.store.AppendTx(ctx, rolled, eventstoretest.Stream("order"), eventstore.NoStream, ghost)
-	require.NoError(t, err)
+	var ghosts []uuid.UUID
+	rollBack := func() {
+		tx, err := f.store.Pool().Begin(ctx)
+		require.NoError(t, err)
+		ghost := eventstoretest.Event("order.placed", "ghost")
+		_, err = f.store.AppendTx(ctx, tx, eventstoretest.Stream("order"), eventstore.NoStream, ghost)
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback(ctx))
+		ghosts = append(ghosts, ghost.ID)
+	}
+	rollBack() // before the thousand
 
 	var want []uuid.UUID
 	var wg sync.WaitGroup
@@ -193,10 +205,44 @@ func TestLateCommitIsPublishedAfterItCommits(t *testing.T) {
 			mu.Unlock()
 		})
 	}
+	for range 9 { // among the thousand
+		rollBack()
+		time.Sleep(50 * time.Millisecond)
+	}
 	wg.Wait()
-	require.NoError(t, rolled.Rollback(ctx))
-	time.Sleep(5 * time.Second)
+	require.Len(t, want, 1000)
+
+	// The thousand committed after the late transaction took its position: all of them
+	// sort after it.
+	var minOther int64
+	require.NoError(t, f.store.Pool().QueryRow(ctx, `SELECT min(position) FROM events WHERE id = ANY($1)`, want).Scan(&minOther))
+	require.Greater(t, minOther, lateRes.LastPosition, "the late event sorts before the thousand")
+
+	time.Sleep(time.Until(opened.Add(5 * time.Second)))
+	require.Less(t, r.Position(), lateRes.LastPosition, "the relay went past a transaction that is still open")
 	require.NoError(t, slow.Commit(ctx))
+	committed := time.Now()
 	want = append(want, late.ID)
-	checkPublished(t, f, want, false)
+
+	// Once the relay has passed everything, read every partition to its end.
+	require.Eventually(t, func() bool {
+		head, err := f.store.HeadPosition(ctx)
+		return err == nil && head >= minOther && r.Position() == head
+	}, 60*time.Second, 10*time.Millisecond)
+	t.Logf("held open %s; published everything %s after the commit", committed.Sub(opened).Round(time.Millisecond), time.Since(committed).Round(time.Millisecond))
+	recs := readTopics(t, f.names.Events())
+	got := map[uuid.UUID]int{}
+	for _, rec := range recs {
+		e, err := record.ToEvent(rec)
+		require.NoError(t, err)
+		got[e.ID]++
+	}
+	for _, id := range want {
+		require.Equal(t, 1, got[id], "event %s published once", id)
+	}
+	for _, id := range ghosts {
+		require.Zero(t, got[id], "rolled-back event %s published", id)
+	}
+	require.Len(t, got, len(want), "nothing else published")
+	require.Len(t, recs, len(want))
 }

@@ -56,12 +56,25 @@ func ConsumeN(t testing.TB, topics []string, n int, timeout time.Duration) []*kg
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var out []*kgo.Record
+	// A consumer may fetch a record again (after a leader change or an offset reset);
+	// that is the same record, not a second copy, so it is kept once.
+	type at struct {
+		topic     string
+		partition int32
+		offset    int64
+	}
+	seen := map[at]bool{}
 	for len(out) < n {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			break
 		}
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if k := (at{r.Topic, r.Partition, r.Offset}); !seen[k] {
+				seen[k] = true
+				out = append(out, r)
+			}
+		})
 	}
 	return out
 }

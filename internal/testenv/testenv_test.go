@@ -69,13 +69,14 @@ func TestKafkaTransactionsAndReadCommitted(t *testing.T) {
 	for _, commit := range []bool{true, false} {
 		require.NoError(t, tx.BeginTransaction())
 		for i := 0; i < 3; i++ {
-			tx.Produce(ctx, &kgo.Record{Topic: topicName, Value: []byte(fmt.Sprintf("%v-%d", commit, i))}, nil)
+			tx.Produce(ctx, &kgo.Record{Topic: topicName, Key: []byte("k"), Value: []byte(fmt.Sprintf("%v-%d", commit, i))}, nil)
 		}
 		require.NoError(t, tx.Flush(ctx))
 		require.NoError(t, tx.EndTransaction(ctx, kgo.TransactionEndTry(commit)))
 	}
-	// A marker record after both transactions, so the reader knows when it has seen all.
-	require.NoError(t, testenv.KafkaClient(t).ProduceSync(ctx, &kgo.Record{Topic: topicName, Value: []byte("end")}).FirstErr())
+	// A marker record after both transactions, so the reader knows when it has seen all. Every
+	// record has the same key, so all land on one partition and are read back in order.
+	require.NoError(t, testenv.KafkaClient(t).ProduceSync(ctx, &kgo.Record{Topic: topicName, Key: []byte("k"), Value: []byte("end")}).FirstErr())
 
 	cl := testenv.KafkaClient(t, kgo.ConsumeTopics(topicName), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -167,5 +168,49 @@ func Ensure(ctx context.Context, adm *kadm.Client, n Names, cfg Config) ([]Creat
 		}
 		out = append(out, Created{Topic: name, Partitions: cfg.Partitions, New: err == nil})
 	}
-	return out, nil
+	return out, awaitLeaders(ctx, adm, out)
+}
+
+// awaitLeaders waits (within ctx) until the metadata shows every partition of topics
+// with a leader: a topic just created is not yet served, and a client that lists its
+// offsets or produces to it at once would be told it does not exist.
+func awaitLeaders(ctx context.Context, adm *kadm.Client, topics []Created) error {
+	names := make([]string, len(topics))
+	for i, c := range topics {
+		names[i] = c.Topic
+	}
+	for {
+		md, err := adm.Metadata(ctx, names...)
+		waiting := ""
+		if err != nil {
+			waiting = err.Error()
+		}
+		for _, c := range topics {
+			if waiting != "" {
+				break
+			}
+			d, ok := md.Topics[c.Topic]
+			switch {
+			case !ok || d.Err != nil:
+				waiting = fmt.Sprintf("topic %s is not served yet (%v)", c.Topic, d.Err)
+			case int32(len(d.Partitions)) < c.Partitions:
+				waiting = fmt.Sprintf("topic %s shows %d of %d partitions", c.Topic, len(d.Partitions), c.Partitions)
+			default:
+				for _, p := range d.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						waiting = fmt.Sprintf("partition %s/%d has no leader yet", c.Topic, p.Partition)
+						break
+					}
+				}
+			}
+		}
+		if waiting == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the topics to be served: %s: %w", waiting, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
