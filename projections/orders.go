@@ -114,7 +114,7 @@ func (m ordersModel) apply(ctx context.Context, tx pgx.Tx, v int, events []event
 	var st applyStats
 	table := tableName(Orders, v, "")
 	rows := map[uuid.UUID]*orderRow{}
-	var load []uuid.UUID
+	var load [][16]byte // not []uuid.UUID: pgx encodes each of those through its text form
 	for _, e := range events {
 		id, typ, ok := streamKey(e.StreamID)
 		if !ok || typ != order.StreamType {
@@ -140,7 +140,7 @@ func (m ordersModel) apply(ctx context.Context, tx pgx.Tx, v int, events []event
 		// (checkpoints commit with the rows), it is COPYed.
 	}
 	if len(load) > 0 {
-		slices.SortFunc(load, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		slices.SortFunc(load, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
 		q := `SELECT ` + orderColumns + ` FROM ` + table + ` WHERE id = ANY($1) ORDER BY id`
 		if mode == live {
 			q += ` FOR UPDATE`
@@ -207,7 +207,7 @@ func (m ordersModel) apply(ctx context.Context, tx pgx.Tx, v int, events []event
 		slices.SortFunc(changed, func(a, b *orderRow) int { return bytes.Compare(a.id[:], b.id[:]) })
 		n := len(changed)
 		var (
-			ids, customers                       = make([]uuid.UUID, n), make([]uuid.UUID, n)
+			ids, customers                       = make([][16]byte, n), make([][16]byte, n) // see load
 			statuses, reasons, details, currency = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			items                                = make([]string, n)
 			totals, versions, positions          = make([]int64, n), make([]int64, n), make([]int64, n)
@@ -248,7 +248,7 @@ func patchOrders(ctx context.Context, tx pgx.Tx, table string, patches []*orderR
 	slices.SortFunc(patches, func(a, b *orderRow) int { return bytes.Compare(a.id[:], b.id[:]) })
 	n := len(patches)
 	var (
-		ids                        = make([]uuid.UUID, n)
+		ids                        = make([][16]byte, n) // see apply's load
 		statuses, reasons, details = make([]string, n), make([]string, n), make([]string, n)
 		cancelled                  = make([]bool, n)
 		bases, versions, positions = make([]int64, n), make([]int64, n), make([]int64, n)

@@ -119,7 +119,7 @@ func (m productsModel) apply(ctx context.Context, tx pgx.Tx, v int, events []eve
 	var st applyStats
 	table := tableName(Products, v, "")
 	rows := map[uuid.UUID]*productRow{}
-	var load []uuid.UUID
+	var load [][16]byte // not []uuid.UUID: pgx encodes each of those through its text form
 	for _, e := range events {
 		id, typ, ok := streamKey(e.StreamID)
 		if !ok || !wants(m, typ) {
@@ -133,7 +133,7 @@ func (m productsModel) apply(ctx context.Context, tx pgx.Tx, v int, events []eve
 		}
 	}
 	if len(load) > 0 {
-		slices.SortFunc(load, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		slices.SortFunc(load, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
 		q := `SELECT ` + productColumns + ` FROM ` + table + ` WHERE id = ANY($1) ORDER BY id`
 		if mode == live {
 			q += ` FOR UPDATE`
@@ -202,7 +202,7 @@ func (m productsModel) apply(ctx context.Context, tx pgx.Tx, v int, events []eve
 	slices.SortFunc(changed, func(a, b *productRow) int { return bytes.Compare(a.id[:], b.id[:]) })
 	n := len(changed)
 	var (
-		ids                                 = make([]uuid.UUID, n)
+		ids                                 = make([][16]byte, n) // see load
 		skus, names, descriptions, currency = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		prices, onHand, reserved            = make([]int64, n), make([]int64, n), make([]int64, n)
 		pversions, iversions, positions     = make([]int64, n), make([]int64, n), make([]int64, n)

@@ -1,21 +1,26 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-platform/ordo/internal/bench"
+	"github.com/ordo-platform/ordo/internal/telemetry"
 )
 
 func init() { registerCommand(benchCmd) }
 
 func benchCmd() *cobra.Command {
 	var (
-		list  bool
-		scale float64
+		list       bool
+		scale      float64
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [scenario ...|all]",
@@ -51,8 +56,29 @@ Scenarios use scratch schemas, topics and databases and remove them afterwards.`
 					run = append(run, s)
 				}
 			}
+			// Ordo's side runs as in a role: with the process's tracing set up (spans are made
+			// and sampled even when nothing exports them).
+			tcfg := e.Telemetry
+			tcfg.Service = "ordo-bench"
+			stopTracing, err := telemetry.Setup(cmd.Context(), tcfg)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = stopTracing(context.Background()) }()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			env := bench.Env{PostgresURL: e.PostgresURL, KafkaBrokers: e.KafkaBrokers, ClickHouseAddr: e.ClickHouseAddr,
-				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: scale}
+				Tracing: e.Telemetry.Endpoint != "", // as openDeps sets kafka.Factory.Tracing
+				Log:     slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: scale}
 			for _, s := range run {
 				if _, err := bench.Run(cmd.Context(), env, s, cmd.OutOrStdout()); err != nil {
 					return err
@@ -63,5 +89,6 @@ Scenarios use scratch schemas, topics and databases and remove them afterwards.`
 	}
 	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios")
 	cmd.Flags().Float64Var(&scale, "scale", 1, "multiply each scenario's amount of work")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (both sides) to this file")
 	return cmd
 }

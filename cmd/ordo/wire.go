@@ -67,7 +67,9 @@ func openDeps(ctx context.Context, e env, role string) (*deps, error) {
 		return nil, err
 	}
 	d.app = app.NewEnv(d.store)
-	d.kafkaFactory = &kafka.Factory{Brokers: e.KafkaBrokers, Registerer: d.reg}
+	// Per-record Kafka spans only when spans go somewhere (see kafka.Factory.Tracing).
+	d.kafkaFactory = &kafka.Factory{Brokers: e.KafkaBrokers, Registerer: d.reg,
+		Tracing: e.Telemetry.Endpoint != "" || len(extraSpanProcessors) > 0}
 	if d.kafka, err = d.kafkaFactory.New(role); err != nil {
 		d.close()
 		return nil, err

@@ -4,10 +4,18 @@
 //
 // An append is one SQL statement sent as one round trip and run as one transaction (or
 // inside the caller's transaction with AppendTx). UNIQUE (stream_id, version) guards
-// optimistic concurrency: a writer that loses surfaces as eventstore.ErrVersionConflict.
-// Appending events whose ids are already stored (a retry) stores nothing and returns the
-// first result; ids are looked up only after a conflict, so the common path costs
-// nothing extra.
+// optimistic concurrency: a writer that loses surfaces as eventstore.ErrVersionConflict
+// (so does a deadlock between two transactions appending to the same streams in opposite
+// orders). Appending events whose ids are already stored (a retry) stores nothing and
+// returns the first result; ids are looked up only after a conflict, so the common path
+// costs nothing extra.
+//
+// Append with an exact expected version (or NoStream), the common case, is a plain
+// INSERT of versions expected+1... guarded by an EXISTS on version `expected` (never a
+// hole); AppendTx and Append with Any use the general statement, which looks up the
+// stream's last event, keeps a per-transaction event counter and refuses to put an event
+// after a younger transaction's (see appendOwnTx for why a transaction of its own needs
+// none of that). TestGapSafeGlobalOrderMixedAppends runs both against each other.
 //
 // # Global order without gaps
 //

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,108 +39,315 @@ const (
 var ErrMalformed = errors.New("record: not an ordo event")
 
 // FromEvent builds the Kafka record of a stored event, for the topic names gives it.
+//
+// The key and every header value are cut from one buffer (capacity-capped, so that no
+// append to one can run into the next): a record costs three allocations rather than
+// one per header, which the relay pays for every event it publishes.
 func FromEvent(e eventstore.Event, names topic.Names) (*kgo.Record, error) {
 	t, err := names.ForStreamType(e.StreamType)
 	if err != nil {
 		return nil, err
 	}
-	h := []kgo.RecordHeader{
-		{Key: HeaderEventType, Value: []byte(e.Type)},
-		{Key: HeaderEventID, Value: []byte(e.ID.String())},
-		{Key: HeaderSchemaVersion, Value: []byte(strconv.Itoa(e.SchemaVersion))},
-		{Key: HeaderSchemaFingerprint, Value: []byte(hex.EncodeToString(e.SchemaFingerprint))},
-		{Key: HeaderStreamType, Value: []byte(e.StreamType)},
-		{Key: HeaderStreamVersion, Value: []byte(strconv.FormatInt(e.Version, 10))},
-		{Key: HeaderGlobalPosition, Value: []byte(strconv.FormatInt(e.Position, 10))},
-		{Key: HeaderOccurredAt, Value: []byte(e.OccurredAt.UTC().Format(time.RFC3339Nano))},
-		{Key: HeaderRecordedAt, Value: []byte(e.RecordedAt.UTC().Format(time.RFC3339Nano))},
-	}
+	const (
+		uuidLen = 36
+		intLen  = 20 // an int64 in decimal, sign included
+		timeLen = len("2006-01-02T15:04:05.999999999Z")
+	)
+	buf := make([]byte, 0, len(e.StreamID)+len(e.Type)+uuidLen+intLen+2*len(e.SchemaFingerprint)+
+		len(e.StreamType)+2*intLen+2*timeLen+2*uuidLen+len(e.Metadata.Actor)+len(e.Metadata.TraceParent))
+	h := make([]kgo.RecordHeader, 0, 13)
+	// cut returns what was appended to buf since start. If buf ever outgrows its
+	// capacity, the values cut before keep pointing into the old array, unchanged.
+	cut := func(start int) []byte { return buf[start:len(buf):len(buf)] }
+
+	buf = append(buf, e.StreamID...)
+	key := cut(0)
+	n := len(buf)
+	buf = append(buf, e.Type...)
+	h = append(h, kgo.RecordHeader{Key: HeaderEventType, Value: cut(n)})
+	n = len(buf)
+	buf = appendUUID(buf, e.ID)
+	h = append(h, kgo.RecordHeader{Key: HeaderEventID, Value: cut(n)})
+	n = len(buf)
+	buf = strconv.AppendInt(buf, int64(e.SchemaVersion), 10)
+	h = append(h, kgo.RecordHeader{Key: HeaderSchemaVersion, Value: cut(n)})
+	n = len(buf)
+	buf = hex.AppendEncode(buf, e.SchemaFingerprint)
+	h = append(h, kgo.RecordHeader{Key: HeaderSchemaFingerprint, Value: cut(n)})
+	n = len(buf)
+	buf = append(buf, e.StreamType...)
+	h = append(h, kgo.RecordHeader{Key: HeaderStreamType, Value: cut(n)})
+	n = len(buf)
+	buf = strconv.AppendInt(buf, e.Version, 10)
+	h = append(h, kgo.RecordHeader{Key: HeaderStreamVersion, Value: cut(n)})
+	n = len(buf)
+	buf = strconv.AppendInt(buf, e.Position, 10)
+	h = append(h, kgo.RecordHeader{Key: HeaderGlobalPosition, Value: cut(n)})
+	n = len(buf)
+	buf = e.OccurredAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+	h = append(h, kgo.RecordHeader{Key: HeaderOccurredAt, Value: cut(n)})
+	n = len(buf)
+	buf = e.RecordedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+	h = append(h, kgo.RecordHeader{Key: HeaderRecordedAt, Value: cut(n)})
 	if e.Metadata.CorrelationID != uuid.Nil {
-		h = append(h, kgo.RecordHeader{Key: HeaderCorrelationID, Value: []byte(e.Metadata.CorrelationID.String())})
+		n = len(buf)
+		buf = appendUUID(buf, e.Metadata.CorrelationID)
+		h = append(h, kgo.RecordHeader{Key: HeaderCorrelationID, Value: cut(n)})
 	}
 	if e.Metadata.CausationID != uuid.Nil {
-		h = append(h, kgo.RecordHeader{Key: HeaderCausationID, Value: []byte(e.Metadata.CausationID.String())})
+		n = len(buf)
+		buf = appendUUID(buf, e.Metadata.CausationID)
+		h = append(h, kgo.RecordHeader{Key: HeaderCausationID, Value: cut(n)})
 	}
 	if e.Metadata.Actor != "" {
-		h = append(h, kgo.RecordHeader{Key: HeaderActor, Value: []byte(e.Metadata.Actor)})
+		n = len(buf)
+		buf = append(buf, e.Metadata.Actor...)
+		h = append(h, kgo.RecordHeader{Key: HeaderActor, Value: cut(n)})
 	}
 	if e.Metadata.TraceParent != "" {
-		h = append(h, kgo.RecordHeader{Key: HeaderTraceParent, Value: []byte(e.Metadata.TraceParent)})
+		n = len(buf)
+		buf = append(buf, e.Metadata.TraceParent...)
+		h = append(h, kgo.RecordHeader{Key: HeaderTraceParent, Value: cut(n)})
 	}
 	return &kgo.Record{
 		Topic:     t,
-		Key:       []byte(e.StreamID),
+		Key:       key,
 		Value:     e.Payload,
 		Headers:   h,
 		Timestamp: e.RecordedAt,
 	}, nil
 }
 
+// appendUUID appends u in its canonical form (as uuid.UUID.String, without allocating).
+func appendUUID(dst []byte, u uuid.UUID) []byte {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return append(dst, b[:]...)
+}
+
+// header bits, for the headers a record has.
+const (
+	bitEventType = 1 << iota
+	bitEventID
+	bitSchemaVersion
+	bitSchemaFingerprint
+	bitStreamType
+	bitStreamVersion
+	bitGlobalPosition
+	bitOccurredAt
+	bitRecordedAt
+	bitCorrelationID
+	bitCausationID
+	bitActor
+	bitTraceParent
+
+	bitsRequired = bitEventType | bitEventID | bitSchemaVersion | bitStreamType | bitStreamVersion |
+		bitGlobalPosition | bitOccurredAt | bitRecordedAt
+)
+
+var requiredHeaders = []struct {
+	bit  int
+	name string
+}{
+	{bitEventType, HeaderEventType}, {bitEventID, HeaderEventID}, {bitSchemaVersion, HeaderSchemaVersion},
+	{bitStreamType, HeaderStreamType}, {bitStreamVersion, HeaderStreamVersion},
+	{bitGlobalPosition, HeaderGlobalPosition}, {bitOccurredAt, HeaderOccurredAt}, {bitRecordedAt, HeaderRecordedAt},
+}
+
 // ToEvent reads the event back out of a record. Every header FromEvent always writes
 // must be present and well formed; the optional ones may be missing.
+//
+// Every consumer calls it for every record, so it parses the values as FromEvent writes
+// them without converting each to a string first (falling back to the general parsers
+// for anything else), and makes one string for all the text of the event.
 func ToEvent(r *kgo.Record) (eventstore.Event, error) {
 	var (
-		e    eventstore.Event
-		errs []error
-		seen = map[string]bool{}
+		e                               eventstore.Event
+		errs                            []error
+		seen                            int
+		unknown                         map[string]bool // headers of other writers, to refuse repeats as before
+		typ, streamType, actor, traceID []byte
 	)
-	e.StreamID = string(r.Key)
 	e.Payload = r.Value
-	if e.StreamID == "" {
+	if len(r.Key) == 0 {
 		errs = append(errs, errors.New("no key (stream id)"))
 	}
 	for _, h := range r.Headers {
-		if seen[h.Key] {
+		bit := headerBit(h.Key)
+		if bit == 0 {
+			if unknown[h.Key] {
+				errs = append(errs, fmt.Errorf("header %s repeated", h.Key))
+			}
+			if unknown == nil {
+				unknown = map[string]bool{}
+			}
+			unknown[h.Key] = true
+			continue
+		}
+		if seen&bit != 0 {
 			errs = append(errs, fmt.Errorf("header %s repeated", h.Key))
 			continue
 		}
-		seen[h.Key] = true
-		v := string(h.Value)
+		seen |= bit
+		v := h.Value
 		var err error
-		switch h.Key {
-		case HeaderEventType:
-			e.Type = v
-		case HeaderEventID:
-			e.ID, err = uuid.Parse(v)
-		case HeaderSchemaVersion:
-			e.SchemaVersion, err = strconv.Atoi(v)
-		case HeaderSchemaFingerprint:
-			e.SchemaFingerprint, err = hex.DecodeString(v)
-		case HeaderStreamType:
-			e.StreamType = v
-		case HeaderStreamVersion:
-			e.Version, err = strconv.ParseInt(v, 10, 64)
-		case HeaderGlobalPosition:
-			e.Position, err = strconv.ParseInt(v, 10, 64)
-		case HeaderOccurredAt:
-			e.OccurredAt, err = time.Parse(time.RFC3339Nano, v)
-		case HeaderRecordedAt:
-			e.RecordedAt, err = time.Parse(time.RFC3339Nano, v)
-		case HeaderCorrelationID:
-			e.Metadata.CorrelationID, err = uuid.Parse(v)
-		case HeaderCausationID:
-			e.Metadata.CausationID, err = uuid.Parse(v)
-		case HeaderActor:
-			e.Metadata.Actor = v
-		case HeaderTraceParent:
-			e.Metadata.TraceParent = v
+		switch bit {
+		case bitEventType:
+			typ = v
+		case bitEventID:
+			e.ID, err = uuid.ParseBytes(v)
+		case bitSchemaVersion:
+			var n int64
+			n, err = parseInt(v)
+			e.SchemaVersion = int(n)
+		case bitSchemaFingerprint:
+			e.SchemaFingerprint = make([]byte, hex.DecodedLen(len(v)))
+			_, err = hex.Decode(e.SchemaFingerprint, v)
+		case bitStreamType:
+			streamType = v
+		case bitStreamVersion:
+			e.Version, err = parseInt(v)
+		case bitGlobalPosition:
+			e.Position, err = parseInt(v)
+		case bitOccurredAt:
+			e.OccurredAt, err = parseTime(v)
+		case bitRecordedAt:
+			e.RecordedAt, err = parseTime(v)
+		case bitCorrelationID:
+			e.Metadata.CorrelationID, err = uuid.ParseBytes(v)
+		case bitCausationID:
+			e.Metadata.CausationID, err = uuid.ParseBytes(v)
+		case bitActor:
+			actor = v
+		case bitTraceParent:
+			traceID = v
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("header %s %q: %w", h.Key, truncate(v), err))
+			errs = append(errs, fmt.Errorf("header %s %q: %w", h.Key, truncate(string(v)), err))
 		}
 	}
-	for _, k := range []string{HeaderEventType, HeaderEventID, HeaderSchemaVersion, HeaderStreamType, HeaderStreamVersion, HeaderGlobalPosition, HeaderOccurredAt, HeaderRecordedAt} {
-		if !seen[k] {
-			errs = append(errs, fmt.Errorf("header %s missing", k))
+	for _, h := range requiredHeaders {
+		if seen&h.bit == 0 {
+			errs = append(errs, fmt.Errorf("header %s missing", h.name))
 		}
 	}
-	if seen[HeaderStreamVersion] && e.Version < 1 {
+	if seen&bitStreamVersion != 0 && e.Version < 1 {
 		errs = append(errs, fmt.Errorf("stream version %d: want >= 1", e.Version))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return eventstore.Event{}, fmt.Errorf("%w: %s/%d@%d: %w", ErrMalformed, r.Topic, r.Partition, r.Offset, err)
 	}
+	// One string for the stream id, types, actor and traceparent.
+	var sb strings.Builder
+	sb.Grow(len(r.Key) + len(typ) + len(streamType) + len(actor) + len(traceID))
+	for _, b := range [][]byte{r.Key, typ, streamType, actor, traceID} {
+		sb.Write(b)
+	}
+	all := sb.String()
+	cut := func(n int) string { s := all[:n]; all = all[n:]; return s }
+	e.StreamID, e.Type, e.StreamType = cut(len(r.Key)), cut(len(typ)), cut(len(streamType))
+	e.Metadata.Actor, e.Metadata.TraceParent = cut(len(actor)), cut(len(traceID))
 	return e, nil
+}
+
+func headerBit(key string) int {
+	switch key {
+	case HeaderEventType:
+		return bitEventType
+	case HeaderEventID:
+		return bitEventID
+	case HeaderSchemaVersion:
+		return bitSchemaVersion
+	case HeaderSchemaFingerprint:
+		return bitSchemaFingerprint
+	case HeaderStreamType:
+		return bitStreamType
+	case HeaderStreamVersion:
+		return bitStreamVersion
+	case HeaderGlobalPosition:
+		return bitGlobalPosition
+	case HeaderOccurredAt:
+		return bitOccurredAt
+	case HeaderRecordedAt:
+		return bitRecordedAt
+	case HeaderCorrelationID:
+		return bitCorrelationID
+	case HeaderCausationID:
+		return bitCausationID
+	case HeaderActor:
+		return bitActor
+	case HeaderTraceParent:
+		return bitTraceParent
+	}
+	return 0
+}
+
+// parseInt parses a decimal as FromEvent writes it (digits, maybe a minus), and anything
+// else the way strconv.ParseInt does.
+func parseInt(b []byte) (int64, error) {
+	digits := b
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 { // 18 digits cannot overflow
+		return strconv.ParseInt(string(b), 10, 64)
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return strconv.ParseInt(string(b), 10, 64)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if len(digits) < len(b) {
+		n = -n
+	}
+	return n, nil
+}
+
+// parseTime parses an RFC 3339 time in UTC as FromEvent writes it
+// ("2006-01-02T15:04:05.999999999Z"), and anything else with time.Parse.
+func parseTime(b []byte) (time.Time, error) {
+	num := func(b []byte) int {
+		n := 0
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	if len(b) >= 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[len(b)-1] == 'Z' {
+		y, mo, d, h, mi, s := num(b[0:4]), num(b[5:7]), num(b[8:10]), num(b[11:13]), num(b[14:16]), num(b[17:19])
+		ns, ok := 0, true
+		if frac := b[19 : len(b)-1]; len(frac) > 0 {
+			ok = frac[0] == '.' && len(frac) >= 2 && len(frac) <= 10
+			if ok {
+				if ns = num(frac[1:]); ns < 0 {
+					ok = false
+				}
+				for range 10 - len(frac) {
+					ns *= 10
+				}
+			}
+		}
+		if ok && y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && s >= 0 && s <= 59 {
+			t := time.Date(y, time.Month(mo), d, h, mi, s, ns, time.UTC)
+			if t.Day() == d { // not normalized from a day the month does not have
+				return t, nil
+			}
+		}
+	}
+	return time.Parse(time.RFC3339Nano, string(b))
 }
 
 func truncate(s string) string {

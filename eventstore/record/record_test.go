@@ -112,3 +112,59 @@ func FuzzToEvent(f *testing.F) {
 		require.GreaterOrEqual(t, e.Version, int64(1))
 	})
 }
+
+// TestHeaderValues pins the wire format of every header (consumers in other processes
+// and other languages parse it), whatever way FromEvent builds it.
+func TestHeaderValues(t *testing.T) {
+	t.Parallel()
+	e := sample()
+	e.Version, e.Position, e.SchemaVersion = 12, 7<<16+3, 2
+	r, err := record.FromEvent(e, topic.Default)
+	require.NoError(t, err)
+	want := map[string]string{
+		record.HeaderEventType:         e.Type,
+		record.HeaderEventID:           e.ID.String(),
+		record.HeaderSchemaVersion:     "2",
+		record.HeaderSchemaFingerprint: "deadbeef01020304",
+		record.HeaderStreamType:        "order",
+		record.HeaderStreamVersion:     "12",
+		record.HeaderGlobalPosition:    "458755",
+		record.HeaderOccurredAt:        e.OccurredAt.UTC().Format(time.RFC3339Nano),
+		record.HeaderRecordedAt:        e.RecordedAt.UTC().Format(time.RFC3339Nano),
+		record.HeaderCorrelationID:     e.Metadata.CorrelationID.String(),
+		record.HeaderCausationID:       e.Metadata.CausationID.String(),
+		record.HeaderActor:             "user:x",
+		record.HeaderTraceParent:       e.Metadata.TraceParent,
+	}
+	got := map[string]string{}
+	for _, h := range r.Headers {
+		got[h.Key] = string(h.Value)
+		require.Equal(t, len(h.Value), cap(h.Value), "header %s: an append to it must not run into the next one", h.Key)
+	}
+	require.Equal(t, want, got)
+	require.Equal(t, e.StreamID, string(r.Key))
+	require.Equal(t, len(r.Key), cap(r.Key))
+}
+
+func BenchmarkFromEvent(b *testing.B) {
+	e := sample()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := record.FromEvent(e, topic.Default); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkToEvent(b *testing.B) {
+	r, err := record.FromEvent(sample(), topic.Default)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := record.ToEvent(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -46,7 +46,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Name: "default", BatchSize: 2000, PollInterval: 200 * time.Millisecond, StandbyRetry: 2 * time.Second, Topics: topic.Default}
+	return Config{Name: "default", BatchSize: 10000, PollInterval: 200 * time.Millisecond, StandbyRetry: 2 * time.Second, Topics: topic.Default}
 }
 
 // Validate reports every problem at once.
@@ -117,6 +117,10 @@ type Relay struct {
 	kafka *kgo.Client
 	log   *slog.Logger
 
+	// traced: a hook of the client sees each record as it is buffered (kotel's tracer),
+	// so records are produced in the context of their event's trace.
+	traced bool
+
 	mu       sync.Mutex
 	position int64
 }
@@ -124,7 +128,20 @@ type Relay struct {
 // New returns a relay reading store, keeping its lock and checkpoint in pool, and
 // producing with kafka.
 func New(cfg Config, store eventstore.Store, pool *pgxpool.Pool, kafka *kgo.Client, log *slog.Logger) *Relay {
-	return &Relay{cfg: cfg, store: store, pool: pool, kafka: kafka, log: log.With("role", "relay", "relay", cfg.Name)}
+	return &Relay{cfg: cfg, store: store, pool: pool, kafka: kafka, log: log.With("role", "relay", "relay", cfg.Name),
+		traced: seesBufferedRecords(kafka)}
+}
+
+// seesBufferedRecords reports whether a hook of cl is called with every record produced
+// (and so may read its context).
+func seesBufferedRecords(cl *kgo.Client) bool {
+	hooks, _ := cl.OptValue(kgo.WithHooks).([]kgo.Hook)
+	for _, h := range hooks {
+		if _, ok := h.(kgo.HookProduceRecordBuffered); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Name implements lifecycle.Role.
@@ -213,30 +230,40 @@ func (r *Relay) term(ctx context.Context) error {
 	defer stopLag()
 	go r.measureLag(lagCtx)
 
-	// Pipeline: while Kafka acknowledges one batch, the next is read and produced. An
-	// acker checkpoints batches strictly in order once all their records are acked, so
-	// the checkpoint never passes an unacknowledged event.
+	// Pipeline: the subscription reads the next page while this one is turned into
+	// records and handed to the producer, and while Kafka acknowledges earlier batches.
+	// An acker checkpoints batches strictly in order once all their records are acked,
+	// so the checkpoint never passes an unacknowledged event.
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	inflight := make(chan *batch, 3)
 	ackerDone := make(chan error, 1)
 	go func() { ackerDone <- r.ack(conn, inflight, cancel) }()
+	pages := make(chan []eventstore.Event, 1)
+	readerDone := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		readerDone <- eventstore.Subscribe(tctx, r.store, from,
+			eventstore.SubscribeOptions{BatchSize: r.cfg.BatchSize, PollInterval: r.cfg.PollInterval},
+			func(ctx context.Context, events []eventstore.Event) error {
+				select {
+				case pages <- events:
+					return nil
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+			})
+	}()
 
-	err = eventstore.Subscribe(tctx, r.store, from,
-		eventstore.SubscribeOptions{BatchSize: r.cfg.BatchSize, PollInterval: r.cfg.PollInterval},
-		func(ctx context.Context, events []eventstore.Event) error {
-			b, err := r.produce(ctx, events)
-			if err != nil {
-				return err
-			}
-			select {
-			case inflight <- b:
-				return nil
-			case <-ctx.Done():
-				b.wg.Wait() // it is produced either way; just do not checkpoint it
-				return context.Cause(ctx)
-			}
-		})
+	err = r.publish(tctx, pages, inflight)
+	if err != nil {
+		cancel(err)
+	}
+	for range pages { // the reader stops at the cancel (or has stopped already)
+	}
+	if rerr := <-readerDone; err == nil {
+		err = rerr
+	}
 	close(inflight)
 	if aerr := <-ackerDone; aerr != nil {
 		return aerr
@@ -247,10 +274,29 @@ func (r *Relay) term(ctx context.Context) error {
 	return err
 }
 
+// publish produces the pages and hands each batch to the acker, until the pages end or
+// ctx does.
+func (r *Relay) publish(ctx context.Context, pages <-chan []eventstore.Event, inflight chan<- *batch) error {
+	for events := range pages {
+		b, err := r.produce(ctx, events)
+		if err != nil {
+			return err
+		}
+		select {
+		case inflight <- b:
+		case <-ctx.Done():
+			b.wg.Wait() // it is produced either way; just do not checkpoint it
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
 // batch is a produced batch waiting for its acknowledgements.
 type batch struct {
 	events []eventstore.Event
 	start  time.Time
+	topics map[string]int // records per topic, counted once the batch is acknowledged
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	err    error
@@ -261,7 +307,17 @@ func (r *Relay) produce(ctx context.Context, events []eventstore.Event) (*batch,
 	// A stop lets the batches in flight finish (within a bound), so that a clean stop
 	// never causes duplicates.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	b := &batch{events: events, start: time.Now()}
+	b := &batch{events: events, start: time.Now(), topics: map[string]int{}}
+	promise := func(rec *kgo.Record, err error) {
+		defer b.wg.Done()
+		if err != nil {
+			b.mu.Lock()
+			if b.err == nil {
+				b.err = fmt.Errorf("produce to %s: %w", rec.Topic, err)
+			}
+			b.mu.Unlock()
+		}
+	}
 	for _, e := range events {
 		rec, err := record.FromEvent(e, r.cfg.Topics)
 		if errors.Is(err, topic.ErrUnknownStreamType) {
@@ -275,21 +331,17 @@ func (r *Relay) produce(ctx context.Context, events []eventstore.Event) (*batch,
 			cancel()
 			return nil, err
 		}
+		b.topics[rec.Topic]++
 		b.wg.Add(1)
-		// Each record is produced in the context of the trace that appended its event, so
-		// the publish span (kotel) continues that trace and its traceparent travels on.
-		r.kafka.Produce(telemetry.WithTraceParent(pctx, e.Metadata.TraceParent), rec, func(rec *kgo.Record, err error) {
-			defer b.wg.Done()
-			if err != nil {
-				b.mu.Lock()
-				if b.err == nil {
-					b.err = fmt.Errorf("produce to %s: %w", rec.Topic, err)
-				}
-				b.mu.Unlock()
-				return
-			}
-			metricPublished.WithLabelValues(rec.Topic).Inc()
-		})
+		rctx := pctx
+		if r.traced {
+			// Each record is produced in the context of the trace that appended its event,
+			// so the publish span (kotel) continues that trace and its traceparent travels
+			// on. Without such a hook nothing reads the context, and the record's
+			// traceparent header (copied from the event) carries the trace by itself.
+			rctx = telemetry.WithTraceParent(pctx, e.Metadata.TraceParent)
+		}
+		r.kafka.Produce(rctx, rec, promise)
 	}
 	go func() { b.wg.Wait(); cancel() }()
 	return b, nil
@@ -321,6 +373,9 @@ func (r *Relay) ack(conn *pgx.Conn, inflight <-chan *batch, stop context.CancelC
 			continue
 		}
 		r.setPosition(last.Position)
+		for t, n := range b.topics {
+			metricPublished.WithLabelValues(t).Add(float64(n))
+		}
 		metricBatch.Observe(float64(len(b.events)))
 		metricBatchSeconds.Observe(time.Since(b.start).Seconds())
 		metricPublishDelay.Observe(time.Since(last.RecordedAt).Seconds())

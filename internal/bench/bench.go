@@ -22,7 +22,10 @@ type Env struct {
 	PostgresURL    string
 	KafkaBrokers   []string
 	ClickHouseAddr string
-	Log            *slog.Logger
+	// Tracing is whether the process exports traces (kafka.Factory.Tracing): scenarios
+	// build Ordo's side as the roles would be built.
+	Tracing bool
+	Log     *slog.Logger
 	// Scale multiplies each scenario's default amount of work (1 = default).
 	Scale float64
 }
@@ -48,8 +51,11 @@ type Result struct {
 // Scenario is one measurement.
 type Scenario struct {
 	Name string
-	// Unit of Ours and Ceiling, higher is better ("events/s").
+	// Unit of Ours and Ceiling, higher is better ("events/s") unless LowerIsBetter.
 	Unit string
+	// LowerIsBetter: Ours and Ceiling are costs (seconds); the ratio is then
+	// ceiling/ours, so that a higher ratio is better for every scenario.
+	LowerIsBetter bool
 	// Doc says what is compared, for `ordo bench --list`.
 	Doc string
 	// Run returns ours, the ceiling, and the amount of work n each did.
@@ -98,7 +104,10 @@ func Run(ctx context.Context, env Env, s Scenario, w io.Writer) (Result, error) 
 		return Result{}, fmt.Errorf("bench %s: %w", s.Name, err)
 	}
 	r := Result{Scenario: s.Name, Unit: s.Unit, Ours: round(ours), Ceiling: round(ceiling), N: n}
-	if ceiling > 0 {
+	switch {
+	case s.LowerIsBetter && ours > 0:
+		r.Ratio = math.Round(ceiling/ours*1000) / 1000
+	case !s.LowerIsBetter && ceiling > 0:
 		r.Ratio = math.Round(ours/ceiling*1000) / 1000
 	}
 	b, err := json.Marshal(r)
@@ -109,7 +118,47 @@ func Run(ctx context.Context, env Env, s Scenario, w io.Writer) (Result, error) 
 	return r, err
 }
 
-func round(x float64) float64 { return math.Round(x*10) / 10 }
+// round keeps one decimal of rates and three of small values (seconds).
+func round(x float64) float64 {
+	if math.Abs(x) < 100 {
+		return math.Round(x*1000) / 1000
+	}
+	return math.Round(x*10) / 10
+}
+
+// Round is one round of one side of a scenario: it does some work and returns how much
+// (n) and how long the timed part took (setup that is not being measured stays outside d).
+type Round func(ctx context.Context, round int) (n int, d time.Duration, err error)
+
+// Alternate runs ours and the ceiling in rounds, alternating which of the two goes first,
+// so that a change of load on a shared machine (other processes, a checkpoint, autovacuum)
+// falls on both sides alike rather than on whichever ran second. It returns each side's
+// rate over all its rounds, and the total work n of one side.
+func Alternate(ctx context.Context, rounds int, ours, ceiling Round) (oursRate, ceilingRate float64, n int, err error) {
+	var (
+		oursN, ceilN int
+		oursD, ceilD time.Duration
+	)
+	for r := range rounds {
+		sides := []struct {
+			run Round
+			n   *int
+			d   *time.Duration
+		}{{ours, &oursN, &oursD}, {ceiling, &ceilN, &ceilD}}
+		if r%2 == 1 {
+			sides[0], sides[1] = sides[1], sides[0]
+		}
+		for _, side := range sides {
+			n, d, err := side.run(ctx, r)
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			*side.n += n
+			*side.d += d
+		}
+	}
+	return Rate(oursN, oursD), Rate(ceilN, ceilD), oursN, nil
+}
 
 // Rate returns n per second over d.
 func Rate(n int, d time.Duration) float64 {

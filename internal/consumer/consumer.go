@@ -195,6 +195,10 @@ type Consumer struct {
 	log     *slog.Logger
 	newCl   func(opts ...kgo.Opt) (*kgo.Client, error)
 
+	// recordSpans: the client traces every record (kotel's hooks, installed when spans
+	// are exported), so each record also gets a process span; see traceBatch.
+	recordSpans bool
+
 	mu      sync.Mutex
 	cl      *kgo.Client
 	dlqProd *kgo.Client
@@ -247,6 +251,7 @@ func (c *Consumer) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.cl = cl
 	c.mu.Unlock()
+	c.recordSpans = tracesRecords(cl)
 	defer func() {
 		// Leave the group at once so the partitions move without a session timeout.
 		cl.Close()
@@ -415,6 +420,20 @@ func recordContext(r *kgo.Record) context.Context {
 	return context.Background()
 }
 
+// tracesRecords reports whether a hook of cl sees every fetched record (kotel's tracer).
+func tracesRecords(cl *kgo.Client) bool {
+	hooks, _ := cl.OptValue(kgo.WithHooks).([]kgo.Hook)
+	for _, h := range hooks {
+		if _, ok := h.(kgo.HookFetchRecordBuffered); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// traceBatch starts the batch's span. A span per record (and a link to each) is made
+// only when the client traces records too: with the SDK installed but nothing exporting,
+// they cost as much CPU as the projector's own work per record, for spans nobody sees.
 func (c *Consumer) traceBatch(ctx context.Context, b Batch) (context.Context, func()) {
 	attrs := []attribute.KeyValue{
 		attribute.String("messaging.system", "kafka"),
@@ -428,6 +447,9 @@ func (c *Consumer) traceBatch(ctx context.Context, b Batch) (context.Context, fu
 		spans []trace.Span
 	)
 	for _, r := range b.Records {
+		if !c.recordSpans {
+			break
+		}
 		rctx := recordContext(r)
 		_, sp := tracer.Start(rctx, "process "+b.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 			attribute.String("messaging.consumer.group.name", c.cfg.Group),
@@ -437,8 +459,11 @@ func (c *Consumer) traceBatch(ctx context.Context, b Batch) (context.Context, fu
 		links = append(links, trace.LinkFromContext(rctx))
 	}
 	parent := recordContext(b.Records[0])
+	if len(links) > 0 {
+		links = links[1:]
+	}
 	_, span := tracer.Start(parent, "consume "+c.cfg.Group, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attrs...), trace.WithLinks(links[1:]...))
+		trace.WithAttributes(attrs...), trace.WithLinks(links...))
 	// The handler keeps the consumer's cancellation, in the batch's trace.
 	bctx := trace.ContextWithSpan(ctx, span)
 	return bctx, func() {
