@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -91,6 +94,10 @@ func parseEventsQuery(c echo.Context) (eventsQuery, error) {
 	}
 	if len(q.typ) > 200 {
 		bad = bad.withField("type", "too long")
+	} else if !printableText(q.typ) {
+		// Postgres refuses NUL and invalid UTF-8 in a text parameter: refuse them here
+		// (400) rather than let the query fail (500).
+		bad = bad.withField("type", "must be an event type name, such as order.placed")
 	}
 	if q.stream != "" {
 		if _, _, err := domain.ParseStreamID(q.stream); err != nil {
@@ -102,6 +109,12 @@ func parseEventsQuery(c echo.Context) (eventsQuery, error) {
 		return q, bad
 	}
 	return q, nil
+}
+
+// printableText reports whether s is valid UTF-8 without control characters (NUL
+// included): what a name or an identifier in a query parameter may hold.
+func printableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 func (q eventsQuery) matches(e eventstore.Event) bool {

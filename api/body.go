@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -89,6 +90,11 @@ func requireJSON(c echo.Context) error {
 func decodeStrict(b []byte, dst any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return newProblem(http.StatusBadRequest, codeInvalidJSON, "the request body must be a JSON object, not empty")
+	}
+	// JSON text is UTF-8 (RFC 8259 §8.1). encoding/json would replace invalid bytes in
+	// strings with U+FFFD and carry on, storing a value the client never sent.
+	if !utf8.Valid(b) {
+		return newProblem(http.StatusBadRequest, codeInvalidJSON, "the request body is not valid UTF-8")
 	}
 	if err := checkJSON(b, reflect.TypeOf(dst)); err != nil {
 		return err
