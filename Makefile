@@ -77,3 +77,7 @@ check-deploy: ## Check deploy/: alert rules and their tests, kustomize, compose,
 bench: up build ## Run `ordo bench` (JSON lines: ours vs the raw library's ceiling)
 	$(BIN) migrate
 	$(BIN) bench all
+
+.PHONY: bench-peer
+bench-peer: up ## Measure Ordo against a peer (watermill-sql) in the bench/ module (its own go.mod)
+	cd bench && $(GO) run .

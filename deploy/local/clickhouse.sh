@@ -30,8 +30,10 @@ up() {
     "$ORDO_ROOT/deploy/local/clickhouse/config.xml.in" >"$CH_DIR/config.xml"
   cp "$ORDO_ROOT/deploy/local/clickhouse/users.xml" "$CH_DIR/users.xml"
   say "clickhouse: starting (log: $CH_LOG)"
-  (cd "$CH_DIR" && setsid nohup clickhouse-server --config-file="$CH_DIR/config.xml" >>"$CH_OUT" 2>&1 &
-   echo $! >"$CH_PID")
+  # exec: $! is then clickhouse-server itself (setsid does not fork in a background job),
+  # not a shell waiting for it, so `down` stops the server and not only that shell.
+  (cd "$CH_DIR" && exec setsid nohup clickhouse-server --config-file="$CH_DIR/config.xml" >>"$CH_OUT" 2>&1 </dev/null) &
+  echo $! >"$CH_PID"
   sleep 0.5
   # Wait for a real query answer; fail fast when the process has died.
   for _ in $(seq 1 60); do

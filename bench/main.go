@@ -1,0 +1,42 @@
+// Command bench measures Ordo against peers, on the same machine in the same run, and
+// prints the JSON lines of `ordo bench` (ours = Ordo, ceiling = the peer). It is a module
+// of its own so that the peers' dependencies stay out of the product's go.mod:
+//
+//	cd bench && go run .            (or: make bench-peer)
+//
+// Scenario peer-watermill-sql: 16 writers each store one event per call, in a
+// transaction of its own. Ordo appends it to a stream of the writer's with an exact
+// expected version (eventstore.Append); watermill-sql's Postgres publisher (v4, on the
+// same pgx pool) publishes it as a message whose payload is the same Avro bytes and
+// whose metadata is the rest of the same envelope.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+
+	"github.com/ordo-platform/ordo/internal/bench"
+)
+
+func main() {
+	scale := flag.Float64("scale", 1, "multiply the amount of work")
+	flag.Parse()
+	url := os.Getenv("ORDO_POSTGRES_URL")
+	if url == "" {
+		url = "postgres://ordo:ordo@127.0.0.1:5432/ordo?sslmode=disable"
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	env := bench.Env{PostgresURL: url, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: *scale}
+	for _, s := range []bench.Scenario{watermillSQL} {
+		if _, err := bench.Run(ctx, env, s, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
