@@ -42,7 +42,8 @@ run: up build $(ORDO_LOCAL)/jwt-secret ## Start the stack, migrate, and run `ord
 	$(BIN) migrate
 	@echo
 	@echo "Ordo on http://127.0.0.1:8080  (readiness: curl -s 127.0.0.1:8080/readyz)"
-	@echo "Operator console: http://127.0.0.1:8080/console/  (for admins: ordo users add --role admin)"
+	@echo "Log in as an admin: $(BIN) users add --email admin@example.com --role admin --password-stdin"
+	@echo "Operator console: http://127.0.0.1:8080/console/ (admins)"
 	@echo
 	ORDO_JWT_SECRET="$$(cat $(ORDO_LOCAL)/jwt-secret)" exec $(BIN) all
 
@@ -81,3 +82,17 @@ bench: up build ## Run `ordo bench` (JSON lines: ours vs the raw library's ceili
 .PHONY: bench-peer
 bench-peer: up ## Measure Ordo against a peer (watermill-sql) in the bench/ module (its own go.mod)
 	cd bench && $(GO) run .
+
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: up ## Run every fuzz target of the module (func Fuzz* in *_test.go) for FUZZTIME each (default 10s), one after another
+	@set -e; start=$$(date +%s); n=0; \
+	for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
+	  for name in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]*\(' $$dir/*_test.go 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]*)\(/\1/' | sort -u); do \
+	    pkg=./$${dir#$(CURDIR)/}; n=$$((n+1)); \
+	    echo "== $$pkg $$name for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done; \
+	echo "make fuzz: $$n targets, $(FUZZTIME) each, in $$(( $$(date +%s) - start )) s"

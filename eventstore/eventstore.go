@@ -45,10 +45,10 @@ const (
 func Exact(v int64) ExpectedVersion { return ExpectedVersion(v) }
 
 func (e ExpectedVersion) String() string {
-	switch {
-	case e == Any:
+	switch e {
+	case Any:
 		return "any"
-	case e == NoStream:
+	case NoStream:
 		return "no stream"
 	default:
 		return fmt.Sprintf("version %d", int64(e))

@@ -62,7 +62,7 @@ func newStack(t *testing.T, email bool) stack {
 	users, _ := names.ForStreamType("user")
 	orders, _ := names.ForStreamType("order")
 	c := consumer.New(consumer.Config{Group: "notify-test", Topics: []string{users, orders}, DeadLetterTopic: names.DeadLetter()},
-		notify.NewHistory(pool, email, quiet), func(opts ...kgo.Opt) (*kgo.Client, error) {
+		notify.NewHistory(pool, email, quiet), func(opts ...kgo.Opt) (*kgo.Client, error) { //nolint:gocritic // the seed brokers go last
 			return kgo.NewClient(append(opts, kgo.SeedBrokers(testenv.KafkaBrokers()...))...)
 		}, quiet)
 	run(t, c)

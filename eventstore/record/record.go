@@ -148,9 +148,6 @@ const (
 	bitCausationID
 	bitActor
 	bitTraceParent
-
-	bitsRequired = bitEventType | bitEventID | bitSchemaVersion | bitStreamType | bitStreamVersion |
-		bitGlobalPosition | bitOccurredAt | bitRecordedAt
 )
 
 var requiredHeaders = []struct {

@@ -89,7 +89,9 @@ func Propagator() propagation.TextMapPropagator {
 // Tracer returns the named tracer of the global provider. It looks the provider up at
 // each span, so package-level tracers made before Setup (or before a later Setup, in
 // tests that start several processes' worth of roles) use the current one.
-func Tracer(name string) trace.Tracer { return lazyTracer{name: "github.com/ordo-platform/ordo/" + name} }
+func Tracer(name string) trace.Tracer {
+	return lazyTracer{name: "github.com/ordo-platform/ordo/" + name}
+}
 
 type lazyTracer struct {
 	embedded.Tracer

@@ -58,7 +58,7 @@ func run(events, writers, perTx int) error {
 	defer pool.Close()
 	var schema string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil || schema == "" {
-		return fmt.Errorf("no current schema (create the schema of search_path first): %v", err)
+		return fmt.Errorf("no current schema (create the schema of search_path first): %w", err)
 	}
 	if _, err := pgmigrate.Up(ctx, pool, slog.New(slog.DiscardHandler), postgres.Migrations(), projections.Migrations()); err != nil {
 		return err
