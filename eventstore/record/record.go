@@ -109,12 +109,15 @@ func FromEvent(e eventstore.Event, names topic.Names) (*kgo.Record, error) {
 		buf = append(buf, e.Metadata.TraceParent...)
 		h = append(h, kgo.RecordHeader{Key: HeaderTraceParent, Value: cut(n)})
 	}
+	// No Timestamp: the producer stamps the record when it is published. Kafka's
+	// time-based retention counts from the record's timestamp, so stamping it with the
+	// event's recorded-at would let a backlog published after a long relay outage be
+	// deleted at once; recorded-at travels in its header.
 	return &kgo.Record{
-		Topic:     t,
-		Key:       key,
-		Value:     e.Payload,
-		Headers:   h,
-		Timestamp: e.RecordedAt,
+		Topic:   t,
+		Key:     key,
+		Value:   e.Payload,
+		Headers: h,
 	}, nil
 }
 
