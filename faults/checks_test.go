@@ -429,7 +429,7 @@ func (c *cluster) check(ctx context.Context, p *phase) (*result, error) {
 		got := fmt.Sprintf("%s %s %d v%d", status, reason, total, version)
 		want := fmt.Sprintf("%s %s %d v%d", f.o.Status(), f.o.CancelReason(), f.o.Total().Cents, f.version)
 		if got != want {
-			r.problem("read model: order %s is %q, the store says %q", uuid.UUID(id), got, want)
+			r.problem("read model: order %s is %q, the store says %q", id, got, want)
 		}
 	}
 	if err := rows.Err(); err != nil {

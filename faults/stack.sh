@@ -109,7 +109,9 @@ postgres_server() {
 }
 
 postgres_crash() {
-  postgres_running || { say "postgres on $PG_PORT is not running"; return 0; }
+  # A crash of nothing would let the suite pass without the fault: fail instead (the
+  # local stack may be reusing a server it did not start, whose data dir is elsewhere).
+  postgres_running || fail "postgres: crash" "" "no server of $PG_DATA runs on $PG_PORT (a server this stack did not start cannot be crashed)"
   as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m immediate -w -t 60 stop >>"$ORDO_LOG/postgres-ctl.log" 2>&1 \
     || fail "postgres: stop -m immediate" "$ORDO_LOG/postgres-ctl.log" "pg_ctl stop failed"
 }
@@ -214,6 +216,13 @@ clickhouse_local_stop() {
   "$ROOT/deploy/local/clickhouse.sh" down >/dev/null
 }
 
+# require_down NAME PORT: after a stop, nothing may answer on PORT. A stop that found
+# nothing of its own to stop (deploy/local/kafka.sh reusing a broker it did not start,
+# say) returns 0, and the suite would then measure a fault that never happened.
+require_down() {
+  ! port_open 127.0.0.1 "$2" || fail "$1" "" "127.0.0.1:$2 still accepts connections after the stop: a server this stack did not start?"
+}
+
 # ---------------------------------------------------------------- dispatch
 case "$STACK:$CMD" in
   private:up)
@@ -230,17 +239,17 @@ case "$STACK:$CMD" in
     printf "export ORDO_POSTGRES_URL='%s'\n" "$PG_URL"
     printf "export ORDO_KAFKA_BROKERS=%s\n" "$KAFKA_ADDR"
     printf "export ORDO_CLICKHOUSE_ADDR=%s\n" "$CH_ADDR" ;;
-  *:postgres-crash) postgres_crash ;;
+  *:postgres-crash) postgres_crash; require_down "postgres: crash" "$PG_PORT" ;;
   *:postgres-start) postgres_start ;;
-  private:kafka-stop) kafka_private_stop TERM ;;
-  private:kafka-kill) kafka_private_stop KILL ;;
+  private:kafka-stop) kafka_private_stop TERM; require_down "kafka: stop" "$KAFKA_PORT" ;;
+  private:kafka-kill) kafka_private_stop KILL; require_down "kafka: kill" "$KAFKA_PORT" ;;
   private:kafka-start) kafka_private_start ;;
-  local:kafka-stop) "$ROOT/deploy/local/kafka.sh" down ;;
-  local:kafka-kill) kafka_local_kill ;;
+  local:kafka-stop) "$ROOT/deploy/local/kafka.sh" down; require_down "kafka: stop" "$KAFKA_PORT" ;;
+  local:kafka-kill) kafka_local_kill; require_down "kafka: kill" "$KAFKA_PORT" ;;
   local:kafka-start) "$ROOT/deploy/local/kafka.sh" up ;;
-  private:clickhouse-stop) clickhouse_private_stop ;;
+  private:clickhouse-stop) clickhouse_private_stop; require_down "clickhouse: stop" "$CH_PORT" ;;
   private:clickhouse-start) clickhouse_private_start ;;
-  local:clickhouse-stop) clickhouse_local_stop ;;
+  local:clickhouse-stop) clickhouse_local_stop; require_down "clickhouse: stop" "$CH_PORT" ;;
   local:clickhouse-start) "$ROOT/deploy/local/clickhouse.sh" up ;;
   *) echo "unknown command: $STACK $CMD (see $0 without arguments)" >&2; exit 2 ;;
 esac
