@@ -89,19 +89,6 @@ type Result struct {
 	Events []domain.Event
 }
 
-type txKey struct{}
-
-// WithTx returns a context whose commands append inside tx (an outer transaction the
-// caller commits), for example to store an idempotency record with the events.
-func WithTx(ctx context.Context, tx pgx.Tx) context.Context {
-	return context.WithValue(ctx, txKey{}, tx)
-}
-
-func txFrom(ctx context.Context) pgx.Tx {
-	tx, _ := ctx.Value(txKey{}).(pgx.Tx)
-	return tx
-}
-
 // Execute runs cmd: load, fold, decide, append at the loaded version; on a version
 // conflict it starts over, at most MaxAttempts times. It returns the aggregate with the
 // new events applied.
@@ -147,6 +134,11 @@ func Execute[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (_ A, _
 		if !errors.Is(err, eventstore.ErrVersionConflict) || attempt >= attempts {
 			return zero, Result{}, err
 		}
+		if o := outerFrom(ctx); o != nil && o.tracked {
+			// A tracked transaction appends without a savepoint: the failed append aborted
+			// it, and only its owner can start over (in a new one).
+			return zero, Result{}, err
+		}
 		// Another writer won: back off a little (jittered) and decide again on fresh state.
 		d := time.Duration(attempt*attempt) * time.Millisecond
 		select {
@@ -177,32 +169,82 @@ func executeOnce[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (A,
 }
 
 // executeCached runs cmd on the cached aggregate: catch up from the cached version,
-// decide, append; the cache moves only to committed state.
+// decide, append; the cache moves only to committed state. Inside a tracked transaction
+// the stream stays locked until the transaction ends, and the events reach the cache at
+// its commit (see WithTrackedTx).
 func executeCached[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (Result, error) {
-	e := env.Cache.entry(cmd.Stream.ID)
-	defer e.mu.Unlock()
+	outer := outerFrom(ctx)
+	if outer != nil && !outer.tracked {
+		outer = nil
+	}
+	e := env.Cache.get(cmd.Stream.ID)
+	var held *heldEntry
+	if outer != nil {
+		held = outer.holding(e)
+	}
+	if held == nil {
+		var err error
+		if e, err = env.Cache.entry(ctx, cmd.Stream.ID); err != nil {
+			return Result{}, err
+		}
+		if outer != nil {
+			held = outer.hold(e) // unlocked when the transaction ends
+		} else {
+			defer e.unlock()
+		}
+	}
 	a, ok := e.agg.(A)
 	if !ok { // nothing cached (or another type under this stream: start over)
-		a, e.version = cmd.New(), 0
+		a, e.version, e.head = cmd.New(), 0, false
 		e.agg = a
 	}
-	v, err := catchUp(ctx, env, cmd.Stream.ID, a, e.version)
-	if err != nil {
-		e.agg = nil // the fold may be half applied: forget it
-		return Result{}, err
+	// When this process wrote the stream's last event, the cached state is taken as the
+	// head without reading the stream: the append at its version is refused if another
+	// process appended since. A decision that appends nothing (a refusal, or nothing to
+	// do) proves nothing, so it is made again on the stream read to its head.
+	caughtUp := false
+	var (
+		v         = e.version
+		res       Result
+		committed bool
+		err       error
+	)
+	for {
+		if !e.head || caughtUp {
+			if v, err = catchUp(ctx, env, cmd.Stream.ID, a, e.version); err != nil {
+				e.agg, e.head = nil, false // the fold may be half applied: forget it
+				return Result{}, err
+			}
+			e.version, e.head, caughtUp = v, true, true
+		}
+		// Inside a caller's transaction the events may still roll back: the cached state
+		// then stays at the committed version v, and the next command reads from there.
+		res, committed, err = decideAndAppend(ctx, env, cmd, a, v, false)
+		_, refused := domain.AsError(err)
+		if caughtUp || !(refused || (err == nil && len(res.Events) == 0)) {
+			break
+		}
+		caughtUp = true
 	}
-	e.version = v
-	// Inside a caller's transaction the events may still roll back: the cached state
-	// then stays at the committed version v, and the next command reads from there.
-	res, committed, err := decideAndAppend(ctx, env, cmd, a, v, false)
-	if err != nil {
+	fresh := len(res.Events) > 0 && res.Version == v+int64(len(res.Events))
+	switch {
+	case err != nil:
 		if committed {
 			e.agg = nil // appended, but applying failed half way: forget the state
 		}
+		if _, refused := domain.AsError(err); !refused {
+			e.head = false // another writer may have appended
+		}
 		return Result{}, err
-	}
-	if committed {
+	case committed && fresh:
 		e.version = res.Version
+	case committed:
+		e.head = len(res.Events) == 0 // a recognised retry: read the stream next time
+	case held != nil && fresh && !held.applied:
+		// Appended at v+1...: the transaction's end applies them if it commits.
+		held.base, held.events, held.applied = v, res.Events, true
+	default:
+		e.head = false // the caller's transaction decides; read the stream next time
 	}
 	if cmd.After != nil {
 		cmd.After(a)
@@ -212,8 +254,11 @@ func executeCached[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (
 
 // catchUp evolves a with the stream's events after version and returns the new version.
 func catchUp(ctx context.Context, env *Env, streamID string, a Aggregate, version int64) (int64, error) {
+	// Most reads are of a few events (a product, an order, a cached inventory catching
+	// up): a small first page spares the store's reader a buffer sized for a large one.
+	limit := 32
 	for {
-		page, err := env.Store.ReadStream(ctx, streamID, version+1, 1000)
+		page, err := env.Store.ReadStream(ctx, streamID, version+1, limit)
 		if err != nil {
 			return version, err
 		}
@@ -227,9 +272,10 @@ func catchUp(ctx context.Context, env *Env, streamID string, a Aggregate, versio
 			}
 			version = se.Version
 		}
-		if len(page) < 1000 {
+		if len(page) < limit {
 			return version, nil
 		}
+		limit = 1000
 	}
 }
 
@@ -268,6 +314,19 @@ func decideAndAppend[A Aggregate](ctx context.Context, env *Env, cmd Command[A],
 	switch {
 	case outer == nil && cmd.InTx == nil:
 		res, err = env.Store.Append(ctx, cmd.Stream, eventstore.Exact(version), batch...)
+	case outer != nil && outerFrom(ctx).tracked:
+		// No savepoint (two round trips saved): a failed append aborts the transaction,
+		// and Execute leaves the retry to its owner.
+		if res, err = env.Store.AppendTx(ctx, outer, cmd.Stream, eventstore.Exact(version), batch...); err == nil {
+			if res.FirstVersion != version+1 {
+				// A retry of a committed append: the store recognised it, but only after its
+				// insert failed, which aborted the transaction. Start over; the next attempt
+				// finds the events and decides nothing.
+				err = fmt.Errorf("%w: %s already has these events; retry in a new transaction", eventstore.ErrVersionConflict, cmd.Stream)
+			} else if cmd.InTx != nil {
+				err = cmd.InTx(ctx, outer, a, events)
+			}
+		}
 	default:
 		err = inTx(ctx, env, outer, func(tx pgx.Tx) error {
 			var err error

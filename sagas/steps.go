@@ -238,9 +238,19 @@ func (w *Worker) transition(ctx context.Context, s *Saga, next *Saga, recs []ste
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// Tracked: the inventory streams this step appends to stay this saga's until the
+	// commit, so the other sagas of this worker wait for it here instead of colliding
+	// with it in the store (see app.WithTrackedTx).
+	txCtx, end := app.WithTrackedTx(ctx, tx)
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+		end(committed)
+	}()
 	if fn != nil {
-		if err := fn(app.WithTx(ctx, tx), tx); err != nil {
+		if err := fn(txCtx, tx); err != nil {
 			return err
 		}
 	}
@@ -256,6 +266,7 @@ func (w *Worker) transition(ctx context.Context, s *Saga, next *Saga, recs []ste
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
+	committed = true
 	if fn != nil {
 		w.env.Store.Notify()
 	}
@@ -346,6 +357,16 @@ func paymentStream(id domain.ID) eventstore.Stream {
 	return eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(id)}
 }
 
+// holdInventory takes the inventory streams of the items (sorted by product id, as
+// every saga takes them) for the step's transaction before it appends anything.
+func (w *Worker) holdInventory(ctx context.Context, items []Item) error {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = inventoryStream(it.ProductID).ID
+	}
+	return app.Hold(ctx, w.env, ids...)
+}
+
 // inventory runs one command on a product's inventory.
 func (w *Worker) inventory(ctx context.Context, s *Saga, step Step, productID domain.ID, decide func(*product.Inventory) ([]domain.Event, error)) error {
 	st := inventoryStream(productID)
@@ -416,6 +437,9 @@ func (w *Worker) reserve(ctx context.Context, s *Saga) error {
 		next.advance(StateAuthorizing, StepAuthorize, now.Add(w.cfg.PaymentTimeout))
 		err = w.transition(ctx, s, &next, []stepRecord{w.rec(s, StepReserve, n, "reserved", itemsDetail(s.Items), start)},
 			func(ctx context.Context, _ pgx.Tx) error {
+				if err := w.holdInventory(ctx, s.Items); err != nil {
+					return err
+				}
 				for _, it := range s.Items { // sorted by product id: every saga locks streams in one order
 					err := w.inventory(ctx, s, StepReserve, it.ProductID, func(inv *product.Inventory) ([]domain.Event, error) {
 						return inv.DecideReserve(product.Reserve{ProductID: it.ProductID, OrderID: s.OrderID, Quantity: it.Quantity,
@@ -643,6 +667,9 @@ func (w *Worker) confirm(ctx context.Context, s *Saga) error {
 			// The contended inventory streams first: the transaction's id is taken by its
 			// first append, and the fewer writes before a contended one, the fewer
 			// "appended by a younger transaction" conflicts.
+			if err := w.holdInventory(ctx, s.Items); err != nil {
+				return err
+			}
 			for _, it := range s.Items {
 				err := w.inventory(ctx, s, StepConfirm, it.ProductID, func(inv *product.Inventory) ([]domain.Event, error) {
 					return inv.DecideCommit(product.Commit{OrderID: s.OrderID})
@@ -678,6 +705,11 @@ func (w *Worker) compensateLocal(ctx context.Context, s *Saga) error {
 		next := *s
 		var detail []string
 		err := w.transition(ctx, s, &next, nil, func(ctx context.Context, tx pgx.Tx) error {
+			if s.Stock == StockReserved || s.Stock == StockCommitted {
+				if err := w.holdInventory(ctx, s.Items); err != nil {
+					return err
+				}
+			}
 			for _, it := range s.Items {
 				var err error
 				switch s.Stock {
