@@ -29,6 +29,10 @@ var (
 		Namespace: "ordo", Subsystem: "saga", Name: "compensation_failed",
 		Help: "Sagas in compensation_failed now, all workers together (counted in Postgres by every worker's timer loop; alert on max() > 0).",
 	})
+	metricOldestPending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "ordo", Subsystem: "saga", Name: "oldest_pending_seconds",
+		Help: "Age of the oldest saga not yet confirmed, cancelled or parked in compensation_failed (0 when none), all workers together (measured in Postgres by every worker's timer loop; alert on max()).",
+	})
 	metricTimeouts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "ordo", Subsystem: "saga", Name: "timeouts_total",
 		Help: "Saga steps that ran out of time and cancelled their order (reason timeout), by step.",
@@ -58,6 +62,6 @@ var (
 // Collectors are the saga's Prometheus metrics.
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{metricOutcomes, metricStepSeconds, metricPaymentCalls, metricPaymentSeconds,
-		metricCompensationFailures, metricCompensationFailed, metricTimeouts, metricRetries, metricFraud, metricInFlight,
+		metricCompensationFailures, metricCompensationFailed, metricOldestPending, metricTimeouts, metricRetries, metricFraud, metricInFlight,
 		metricExpiredReleased, metricLeaseLost}
 }

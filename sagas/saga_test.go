@@ -482,3 +482,43 @@ func TestSweeperReleasesOnlyOrdersNoLongerPending(t *testing.T) {
 	pv, _ := h.saga(t, pending)
 	require.Equal(t, sagas.StockReserved, pv.Stock)
 }
+
+// TestOldestPendingGauge: ordo_saga_oldest_pending_seconds is the age of the oldest saga
+// still on its way; a saga parked in compensation_failed (older still) is not counted,
+// having a gauge and an alert of its own. Not parallel: the gauge is one per process,
+// and the other tests' workers would set it from their own schemas.
+func TestOldestPendingGauge(t *testing.T) {
+	h := newHarness(t, false) // planted sagas, nothing from Kafka
+	ctx := context.Background()
+	plant := func(state, step string, age time.Duration) {
+		_, err := h.pool.Exec(ctx, `INSERT INTO order_sagas (order_id, customer_id, items, total_cents, currency, payment_token,
+			placed_at, correlation_id, causation_id, state, step, stock, payment, order_status, created_at)
+			VALUES ($1, $2, '[]', 100, 'EUR', 'tok_visa', now() - $3::interval, $1, $1, $4, $5, 'none', 'none', 'pending',
+			now() - $3::interval)`, uuid.UUID(newID()), uuid.UUID(newID()), age.String(), state, step)
+		require.NoError(t, err)
+	}
+	plant("compensation_failed", "void", 3*time.Hour)
+	plant("authorizing", "authorize", time.Hour)
+	plant("capturing", "capture", time.Minute)
+	h.worker(t, nil, "w1")
+	require.Eventually(t, func() bool {
+		age := gauge(t, "ordo_saga_oldest_pending_seconds")
+		return age >= 3600 && age < 3*3600
+	}, 30*time.Second, 50*time.Millisecond, "the hour-old authorizing saga, not the parked one: %v", gauge(t, "ordo_saga_oldest_pending_seconds"))
+}
+
+func gauge(t *testing.T, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	for _, c := range sagas.Collectors() {
+		require.NoError(t, reg.Register(c))
+	}
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}

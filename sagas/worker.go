@@ -39,7 +39,9 @@ type Deps struct {
 	// one (a copy of Store's pool configuration with TxConns connections) and closes
 	// it when it stops.
 	TxPool *pgxpool.Pool
-	// TxConns sizes the pool the worker opens when TxPool is nil (default 8).
+	// TxConns sizes the pool the worker opens when TxPool is nil (default 32: a step
+	// transaction is a few round trips, and under load the sagas queue for these
+	// connections, not for the database's CPU).
 	TxConns int32
 	// PSP is the payment provider.
 	PSP psp.Provider
@@ -144,7 +146,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		pcfg := w.deps.Store.Pool().Config().Copy()
 		pcfg.MaxConns = w.deps.TxConns
 		if pcfg.MaxConns <= 0 {
-			pcfg.MaxConns = 8
+			pcfg.MaxConns = 32
 		}
 		pcfg.MinConns = 0
 		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -388,7 +390,8 @@ func (w *Worker) decode(r *kgo.Record, now time.Time) (*Saga, domain.ID, error) 
 }
 
 // timers is the timer loop: it claims due sagas (retries, timers, sagas of workers that
-// died), sweeps expired reservations and refreshes the compensation_failed gauge.
+// died), sweeps expired reservations and refreshes the compensation_failed and
+// oldest-pending gauges.
 func (w *Worker) timers(ctx context.Context) {
 	poll := time.NewTicker(w.cfg.PollInterval)
 	defer poll.Stop()
@@ -441,6 +444,17 @@ func (w *Worker) refreshGauge(ctx context.Context) {
 		return
 	}
 	metricCompensationFailed.Set(float64(n))
+	// The oldest saga still on its way (the states of order_sagas_state_idx that are not
+	// an end): what the OrdoSagaStuck alert watches.
+	var age float64
+	if err := w.store.pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+		FROM order_sagas WHERE state IN ('reserving', 'authorizing', 'capturing', 'confirming', 'compensating')`).Scan(&age); err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("age of the oldest pending saga", "err", err)
+		}
+		return
+	}
+	metricOldestPending.Set(max(age, 0))
 }
 
 // backoff returns the wait before attempt n+1 (n >= 1): doubling from RetryBackoff,

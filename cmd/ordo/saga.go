@@ -47,7 +47,7 @@ func init() {
 //	ORDO_SAGA_RESERVATION_TTL       15m   must exceed the forward timeouts + the lease
 //	ORDO_SAGA_LEASE                 15s   a dead worker's sagas resume after at most this
 //	ORDO_SAGA_MAX_IN_FLIGHT         256   sagas one worker runs at once
-//	ORDO_SAGA_TX_CONNS              8     the saga's own Postgres pool for step transactions
+//	ORDO_SAGA_TX_CONNS              32    the saga's own Postgres pool for step transactions
 //	ORDO_FRAUD_VELOCITY_WINDOW      10m   with ORDO_FRAUD_VELOCITY_MAX_ORDERS 10 (0: off)
 //	ORDO_FRAUD_MAX_AMOUNT_CENTS     1000000 (0: off)
 //	ORDO_FRAUD_NEW_ACCOUNT_AGE      24h   with ORDO_FRAUD_NEW_ACCOUNT_MAX_CENTS 100000 (0: off)
@@ -67,7 +67,7 @@ func sagaConfig(d *deps) (sagas.Config, int32, psp.Provider, error) {
 	cfg.ReservationTTL = sagaDuration(&errs, "ORDO_SAGA_RESERVATION_TTL", cfg.ReservationTTL)
 	cfg.Lease = sagaDuration(&errs, "ORDO_SAGA_LEASE", cfg.Lease)
 	cfg.MaxInFlight = int(getInt(&errs, "ORDO_SAGA_MAX_IN_FLIGHT", int64(cfg.MaxInFlight)))
-	txConns := getInt(&errs, "ORDO_SAGA_TX_CONNS", 8)
+	txConns := getInt(&errs, "ORDO_SAGA_TX_CONNS", 32)
 	if txConns < 1 || txConns > 1000 {
 		errs = append(errs, fmt.Errorf("ORDO_SAGA_TX_CONNS %d: want 1..1000", txConns))
 	}
