@@ -48,11 +48,12 @@ server for heavy runs, or read the http_429 lines as what they are.`,
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to drive traffic")
 	f.IntVar(&cfg.MaxInFlight, "max-in-flight", 200, "most operations in flight at once")
 	f.IntVar(&cfg.Customers, "customers", 50, "customers registered during setup")
-	f.IntVar(&cfg.Products, "products", 20, "products created during setup")
+	f.IntVar(&cfg.Products, "products", 100, "products created during setup")
 	f.Int64Var(&cfg.Stock, "stock", 100000, "units of stock per product")
 	f.StringVar(&cfg.AdminEmail, "admin-email", "admin@ordo.local", "admin that creates the catalogue")
 	f.DurationVar(&cfg.WaitTerminal, "wait-terminal", 0, "after the run, wait up to this long for every placed order to end confirmed or cancelled")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of the operation mix")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&cfg.OrdersOnly, "orders-only", false, "every arrival places an order (--rate is then orders per second)")
 	return cmd
 }

@@ -46,6 +46,9 @@ type Config struct {
 	WaitTerminal time.Duration
 	// Seed makes the mix repeatable.
 	Seed uint64
+	// OrdersOnly makes every arrival an order placement (with the usual mix of payment
+	// tokens), so that Rate is orders per second.
+	OrdersOnly bool
 }
 
 // Validate reports every problem at once.
@@ -230,6 +233,9 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 }
 
 func (r *Runner) pick() string {
+	if r.cfg.OrdersOnly {
+		return OpPlace
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	total := 0
