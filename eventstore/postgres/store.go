@@ -440,10 +440,20 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64, lim
 // preceded by a late commit: every transaction older than the snapshot's xmin is over.
 const visibleBound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`
 
+// readAllSQL takes the first $2 events after $1 in position order and keeps those below
+// the visible bound. That is the same set as the first $2 events after $1 that are below
+// the bound (the ones below the bound are a prefix of the position order), but the
+// planner cannot estimate a range whose end is a function of the snapshot: given
+// "position > $1 AND position < bound" it guesses a few hundred rows and, in the custom
+// plans of a connection's first executions, chose a bitmap scan of the whole backlog
+// plus a sort of it (on disk, for a large one) before the LIMIT. The subquery is a plain
+// index scan that stops after $2 rows, whatever the plan.
+const readAllSQL = `SELECT * FROM (` + selectEvent + `WHERE position > $1 ORDER BY position LIMIT $2) page
+    WHERE position < ` + visibleBound + ` ORDER BY position`
+
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]eventstore.Event, error) {
-	rows, err := s.pool.Query(ctx, selectEvent+`WHERE position > $1 AND position < `+visibleBound+
-		` ORDER BY position LIMIT $2`, after, limit)
+	rows, err := s.pool.Query(ctx, readAllSQL, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", after, err)
 	}
