@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -354,4 +355,17 @@ func httptestRequest(t *testing.T, method, path string, body any) *http.Request 
 	req := httptest.NewRequest(method, path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	return req
+}
+
+// TestProductCursorWithNUL: a product cursor is base64 JSON the client can forge; one
+// whose SKU holds an escaped NUL reached Postgres (which has no NUL in text) and came
+// back as a 500. It is a bad cursor.
+func TestProductCursorWithNUL(t *testing.T) {
+	t.Parallel()
+	s := newFullServer(t, fullOpts{})
+	for _, c := range []string{`{"s":"\u0000","i":"0193b3b0-0000-7000-8000-000000000001"}`, `{"s":"MUG\u0000' OR 1=1 --"}`} {
+		res := s.do(t, http.MethodGet, "/v1/products?cursor="+base64.RawURLEncoding.EncodeToString([]byte(c)), nil)
+		require.Equal(t, http.StatusBadRequest, res.Code, "%s: %s", c, res.Body)
+		requireProblem(t, res, c)
+	}
 }

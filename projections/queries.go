@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -296,6 +297,11 @@ func (q *Queries) ListProducts(ctx context.Context, cursor string, limit int) (P
 	if cursor != "" {
 		if err := decodeCursor(cursor, &c); err != nil {
 			return ProductPage{}, err
+		}
+		// A SKU never holds NUL, and Postgres text cannot: sent as a parameter it fails
+		// the query (a 500) instead of being a bad cursor (a 400).
+		if strings.IndexByte(c.SKU, 0) >= 0 {
+			return ProductPage{}, ErrBadCursor
 		}
 	}
 	rows, err := q.pool.Query(ctx, productSelect+`WHERE product_version > 0 AND (sku, id) > ($1, $2)
