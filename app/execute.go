@@ -253,12 +253,22 @@ func executeCached[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (
 }
 
 // catchUp evolves a with the stream's events after version and returns the new version.
+// In a tracked transaction it reads on the transaction's connection (and so sees what
+// the transaction appended).
 func catchUp(ctx context.Context, env *Env, streamID string, a Aggregate, version int64) (int64, error) {
 	// Most reads are of a few events (a product, an order, a cached inventory catching
 	// up): a small first page spares the store's reader a buffer sized for a large one.
 	limit := 32
 	for {
-		page, err := env.Store.ReadStream(ctx, streamID, version+1, limit)
+		var (
+			page []eventstore.Event
+			err  error
+		)
+		if o := outerFrom(ctx); o != nil && o.tracked {
+			page, err = env.Store.ReadStreamTx(ctx, o.tx, streamID, version+1, limit)
+		} else {
+			page, err = env.Store.ReadStream(ctx, streamID, version+1, limit)
+		}
 		if err != nil {
 			return version, err
 		}

@@ -436,6 +436,22 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64, lim
 	return evs, nil
 }
 
+// ReadStreamTx is ReadStream inside a caller's transaction: on its connection (a step
+// that holds a transaction does not queue for a second connection) and seeing its own
+// appends.
+func (s *Store) ReadStreamTx(ctx context.Context, tx pgx.Tx, streamID string, from int64, limit int) ([]eventstore.Event, error) {
+	rows, err := tx.Query(ctx, selectEvent+`WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`,
+		streamID, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+	}
+	evs, err := collectEvents(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+	}
+	return evs, nil
+}
+
 // visibleBound is the exclusive upper bound of the positions that can no longer be
 // preceded by a late commit: every transaction older than the snapshot's xmin is over.
 const visibleBound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`
