@@ -369,3 +369,21 @@ func TestProductCursorWithNUL(t *testing.T) {
 		requireProblem(t, res, c)
 	}
 }
+
+// TestConsistentAfterNamesAFollowedStream: "Consistent-After: <stream>@<version>" with a
+// stream that is not one, or of a type no read model follows, was a 500 (found by
+// FuzzRequestHeaders with "0@1"). It is a 400 problem.
+func TestConsistentAfterNamesAFollowedStream(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fullOpts{})
+	for _, h := range []string{"0@1", "order@1", "user-" + w.ownerID + "@1", "order-" + w.order.ID + "x@1", "' OR 1=1 --@1"} {
+		for _, path := range []string{"/v1/orders", "/v1/products"} {
+			res := w.do(t, http.MethodGet, path, nil, bearer(w.owner), header("Consistent-After", h))
+			require.Equal(t, http.StatusBadRequest, res.Code, "%s on %s: %s", h, path, res.Body)
+			res.problem(t, http.StatusBadRequest, "invalid_query")
+		}
+	}
+	// A followed stream still works.
+	res := w.do(t, http.MethodGet, "/v1/orders", nil, bearer(w.owner), header("Consistent-After", "order-"+w.order.ID+"@1"))
+	require.Equal(t, http.StatusOK, res.Code, "%s", res.Body)
+}

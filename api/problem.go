@@ -181,6 +181,9 @@ func (s *Server) toProblem(err error) *Problem {
 		return newProblem(http.StatusUnauthorized, codeInvalidRefresh, "the refresh token is invalid, expired or revoked; log in again")
 	case errors.Is(err, projections.ErrBadCursor):
 		return newProblem(http.StatusBadRequest, codeInvalidQuery, "cursor is not one this API gave out").withField("cursor", "invalid")
+	case errors.Is(err, projections.ErrNotFollowed):
+		return newProblem(http.StatusBadRequest, codeInvalidQuery,
+			"Consistent-After and min_version name an order, product or inventory stream, e.g. order-0193...@2")
 	case errors.As(err, &behind):
 		return newProblem(http.StatusServiceUnavailable, codeNotCaughtUp,
 			fmt.Sprintf("the read model has %s at version %d, not yet %d; retry shortly", behind.StreamID, behind.Have, behind.Want)).

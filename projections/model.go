@@ -57,6 +57,9 @@ var (
 	ErrNotCaughtUp = errors.New("projections: read model has not caught up yet")
 	// ErrBadCursor: a page cursor is not one this package made.
 	ErrBadCursor = errors.New("projections: invalid cursor")
+	// ErrNotFollowed: a stream id that is not one, or of a type no read model follows
+	// (a client's read-your-writes request naming it is a bad request).
+	ErrNotFollowed = errors.New("projections: no read model follows this stream")
 )
 
 // event is a stored event with its decoded payload. data is nil when the payload

@@ -334,7 +334,7 @@ func (q *Queries) ListProducts(ctx context.Context, cursor string, limit int) (P
 func (q *Queries) StreamVersion(ctx context.Context, streamID string) (int64, error) {
 	id, typ, ok := streamKey(streamID)
 	if !ok {
-		return 0, fmt.Errorf("projections: %q is not a stream id", streamID)
+		return 0, fmt.Errorf("%w: %q is not a stream id", ErrNotFollowed, streamID)
 	}
 	var sql string
 	switch typ {
@@ -345,7 +345,7 @@ func (q *Queries) StreamVersion(ctx context.Context, streamID string) (int64, er
 	case product.InventoryStreamType:
 		sql = `SELECT inventory_version FROM read_products WHERE id = $1`
 	default:
-		return 0, fmt.Errorf("projections: no read model follows %s streams", typ)
+		return 0, fmt.Errorf("%w: %s streams", ErrNotFollowed, typ)
 	}
 	var v int64
 	err := q.pool.QueryRow(ctx, sql, uuid.UUID(id)).Scan(&v)
