@@ -427,16 +427,18 @@ func (w *Worker) reserve(ctx context.Context, s *Saga) error {
 	deadline := time.Now().Add(w.cfg.ReserveTimeout)
 	return w.attempts(ctx, s, StepReserve, deadline, 0, func(ctx context.Context, n int) error {
 		start := time.Now()
-		disc, err := w.discontinued(ctx, s.Items)
-		if err != nil {
-			return err
-		}
 		now := time.Now().UTC()
 		next := *s
 		next.Stock, next.ReservationExpiresAt = StockReserved, domain.NormalizeTime(now.Add(w.cfg.ReservationTTL))
 		next.advance(StateAuthorizing, StepAuthorize, now.Add(w.cfg.PaymentTimeout))
-		err = w.transition(ctx, s, &next, []stepRecord{w.rec(s, StepReserve, n, "reserved", itemsDetail(s.Items), start)},
+		err := w.transition(ctx, s, &next, []stepRecord{w.rec(s, StepReserve, n, "reserved", itemsDetail(s.Items), start)},
 			func(ctx context.Context, _ pgx.Tx) error {
+				// Read on the step's connection (ctx carries its transaction), before taking
+				// the inventory streams, so that the streams are held for the appends alone.
+				disc, err := w.discontinued(ctx, s.Items)
+				if err != nil {
+					return err
+				}
 				if err := w.holdInventory(ctx, s.Items); err != nil {
 					return err
 				}
