@@ -145,6 +145,19 @@ func malformedCases(route string, b bodyRoute) []malformed {
 		{name: "empty content type", body: valid, contentType: "", status: http.StatusUnsupportedMediaType},
 		{name: "no content type", body: valid, contentType: "-", status: http.StatusUnsupportedMediaType},
 	}
+	cases = append(cases,
+		malformed{name: "invalid UTF-8 in a member name", body: bytes.Replace(valid, []byte(`":`), []byte("\xff\":"), 1)},
+		malformed{name: "byte order mark", body: append([]byte("\xef\xbb\xbf"), valid...)},
+		malformed{name: "100k array elements in a member", body: b.withRaw("[" + strings.Repeat("1,", 100_000) + "1]")},
+		malformed{name: "a 900 KiB string member", body: b.withString(strings.Repeat("x", 900<<10))},
+	)
+	if route == "/v1/orders" {
+		// Duplicates below the top level, where a second value would win silently.
+		cases = append(cases,
+			malformed{name: "duplicate key in an item", body: []byte(strings.Replace(string(valid), `"quantity":1`, `"quantity":1,"quantity":1000000`, 1))},
+			malformed{name: "duplicate product in an item", body: []byte(strings.Replace(string(valid), `"quantity":1`, `"quantity":1,"product_id":"00000000-0000-7000-8000-000000000001"`, 1))},
+		)
+	}
 	if route == "/v1/orders/:id/cancel" {
 		// The body of a cancellation is optional: a blank one cancels.
 		cases = dropCases(cases, "empty body", "whitespace only")
