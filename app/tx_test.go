@@ -38,8 +38,8 @@ func TestTrackedTransactionsHoldCachedStreamsUntilTheyEnd(t *testing.T) {
 	}
 	const n = 14 // 10 units, a few rollbacks: some are refused
 	var (
-		wg              sync.WaitGroup
-		mu              sync.Mutex
+		wg                          sync.WaitGroup
+		mu                          sync.Mutex
 		reserved, short, rolledBack int
 	)
 	for i := range n {

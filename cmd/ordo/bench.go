@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/spf13/cobra"
 
@@ -78,7 +81,15 @@ Scenarios use scratch schemas, topics and databases and remove them afterwards.`
 			}
 			env := bench.Env{PostgresURL: e.PostgresURL, KafkaBrokers: e.KafkaBrokers, ClickHouseAddr: e.ClickHouseAddr,
 				Tracing: e.Telemetry.Endpoint != "", // as openDeps sets kafka.Factory.Tracing
-				Log:     slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: scale}
+				Log:     slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: scale,
+				DropClickHouseDatabase: func(ctx context.Context, name string) error {
+					conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{e.ClickHouseAddr}, DialTimeout: 5 * time.Second})
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					return conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
+				}}
 			for _, s := range run {
 				if _, err := bench.Run(cmd.Context(), env, s, cmd.OutOrStdout()); err != nil {
 					return err

@@ -28,6 +28,10 @@ type Env struct {
 	Log     *slog.Logger
 	// Scale multiplies each scenario's default amount of work (1 = default).
 	Scale float64
+	// DropClickHouseDatabase removes a scratch ClickHouse database that a scenario had
+	// made through Ordo (`ordo migrate`). Set by cmd/ordo, so that this package does not
+	// link clickhouse-go (the peer module in bench/ imports it); nil leaves it behind.
+	DropClickHouseDatabase func(ctx context.Context, name string) error
 }
 
 // N scales a default amount of work.

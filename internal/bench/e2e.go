@@ -22,7 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -65,7 +64,7 @@ type e2eStack struct {
 }
 
 func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
@@ -158,7 +157,8 @@ func startE2EStack(ctx context.Context, env Env) (_ *e2eStack, err error) {
 	if st.log, err = os.CreateTemp("", "ordo-bench-e2e-*.log"); err != nil {
 		return st, err
 	}
-	st.cmd = exec.Command(bin, "all")
+	st.cmd = exec.CommandContext(ctx, bin, "all") // stopped by stop; an interrupt stops it too
+	st.cmd.Cancel = func() error { return st.cmd.Process.Signal(syscall.SIGTERM) }
 	st.cmd.Env, st.cmd.Stdout, st.cmd.Stderr = environ, st.log, st.log
 	if err := st.cmd.Start(); err != nil {
 		return st, err
@@ -167,7 +167,11 @@ func startE2EStack(ctx context.Context, env Env) (_ *e2eStack, err error) {
 	go func() { _ = st.cmd.Wait(); close(st.exited) }()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		resp, err := st.client.Get(st.base + "/readyz")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, st.base+"/readyz", nil)
+		if err != nil {
+			return st, err
+		}
+		resp, err := st.client.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -249,9 +253,10 @@ func (st *e2eStack) close() {
 		}
 		cl.Close()
 	}
-	if conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{st.env.ClickHouseAddr}, DialTimeout: 5 * time.Second}); err == nil {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+st.chDB)
-		_ = conn.Close()
+	if st.env.DropClickHouseDatabase == nil {
+		fmt.Fprintf(os.Stderr, "e2e: ClickHouse database %s left behind (no way to drop it)\n", st.chDB)
+	} else if err := st.env.DropClickHouseDatabase(ctx, st.chDB); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: drop ClickHouse database %s: %v\n", st.chDB, err)
 	}
 	if st.log != nil {
 		_ = st.log.Close()
