@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -235,12 +233,6 @@ func requireUnchanged(t testing.TB, before, after snapshot, what string) {
 	require.Empty(t, changed, "%s changed the store", what)
 }
 
-// shortHash names long inputs in failure messages.
-func shortHash(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:6])
-}
-
 // requireProblem checks a 4xx answer is an RFC 9457 problem document of the edge.
 func requireProblem(t testing.TB, r response, context string) {
 	t.Helper()
@@ -310,6 +302,7 @@ func (w *world) auth(caller string) []reqOpt {
 func (w *world) pathParams(route string) map[string]string {
 	return map[string]map[string]string{
 		"/v1/products/:id":                    {"id": w.product.ID},
+		"/v1/users/:id/role":                  {"id": w.ownerID},
 		"/v1/products/:id/stock":              {"id": w.product.ID},
 		"/v1/orders/:id":                      {"id": w.order.ID},
 		"/v1/orders/:id/cancel":               {"id": w.order.ID},

@@ -70,6 +70,11 @@ func (w *world) bodyRoutes() map[string]bodyRoute {
 			strT: fmt.Sprintf(order, "1", "%s"), numT: fmt.Sprintf(order, "%s", `"tok_visa"`)},
 		"/v1/orders/:id/cancel": {caller: owner, strV: "changed my mind", strT: `{"detail":%s}`},
 		"/v1/admin/dlq/redrive": {caller: adminRole, numV: "true", strT: `{"all":%s}`, numT: `{"all":%s}`},
+		// The owner's password changes once (to strV) if a valid body gets through; later
+		// ones then fail on the current password, which is a 4xx as well.
+		"/v1/users/me/password": {caller: owner, strV: "another horse battery staple",
+			strT: `{"current_password":"correct horse battery staple","new_password":%s}`},
+		"/v1/users/:id/role": {caller: adminRole, strV: "customer", strT: `{"role":%s}`}, // the owner's own role
 	}
 }
 
@@ -92,7 +97,9 @@ func malformedCases(route string, b bodyRoute) []malformed {
 		str = "x"
 	}
 	valid := b.valid()
-	deep := func(open, close string, n int) string { return strings.Repeat(open, n) + "1" + strings.Repeat(close, n) }
+	deep := func(open, close string, n int) string {
+		return strings.Repeat(open, n) + "1" + strings.Repeat(close, n)
+	}
 	big := bytes.Repeat([]byte("A"), 10<<20)
 	cases := []malformed{
 		{name: "nesting 10k arrays in a member", body: b.withRaw(deep("[", "]", 10_000))},
@@ -290,7 +297,9 @@ func TestMalformedBodies(t *testing.T) {
 			length int64
 			status int
 		}{
-			{"chunked 10 MB", func() io.Reader { return io.MultiReader(strings.NewReader(`{"x":"`), bytes.NewReader(bytes.Repeat([]byte("A"), 10<<20))) }, -1, http.StatusRequestEntityTooLarge},
+			{"chunked 10 MB", func() io.Reader {
+				return io.MultiReader(strings.NewReader(`{"x":"`), bytes.NewReader(bytes.Repeat([]byte("A"), 10<<20)))
+			}, -1, http.StatusRequestEntityTooLarge},
 			{"chunked deep nesting", func() io.Reader { return strings.NewReader(strings.Repeat("[", 500_000)) }, -1, 0},
 			{"chunked invalid UTF-8", func() io.Reader { return bytes.NewReader(b.withString("x\xff")) }, -1, 0},
 			{"chunked duplicate keys", func() io.Reader { return bytes.NewReader(dup(b.valid(), false)) }, -1, 0},

@@ -27,6 +27,7 @@ func (s *Server) routes() {
 	// Users.
 	s.v1(http.MethodPost, "/auth/logout", s.handleLogout, requireUser)
 	s.v1(http.MethodGet, "/users/me", s.handleMe, requireUser)
+	s.v1(http.MethodPost, "/users/me/password", s.handleChangePassword, requireUser, s.authLimit)
 	s.v1(http.MethodPost, "/orders", s.handlePlaceOrder, requireUser, s.idempotent)
 	s.v1(http.MethodGet, "/orders", s.handleListOrders, requireUser)
 	s.v1(http.MethodGet, "/orders/:id", s.handleGetOrder, requireUser)
@@ -35,6 +36,7 @@ func (s *Server) routes() {
 	// Admins.
 	s.v1(http.MethodPost, "/products", s.handleCreateProduct, requireAdmin, s.idempotent)
 	s.v1(http.MethodPost, "/products/:id/stock", s.handleAdjustStock, requireAdmin, s.idempotent)
+	s.v1(http.MethodPost, "/users/:id/role", s.handleChangeRole, requireAdmin)
 	s.v1(http.MethodGet, "/streams/:stream/events", s.handleStreamEvents, requireAdmin)
 	s.v1(http.MethodGet, "/admin/sagas", s.handleListSagas, requireAdmin)
 	s.v1(http.MethodGet, "/admin/sagas/:id", s.handleGetSaga, requireAdmin)

@@ -133,6 +133,8 @@ type Server struct {
 	registerUser     *app.RegisterUser
 	login            *app.Login
 	getUser          *app.GetUser
+	changePassword   *app.ChangePassword
+	changeRole       *app.ChangeRole
 	createProduct    *app.CreateProduct
 	getProduct       *app.GetProduct
 	adjustStock      *app.AdjustStock
@@ -182,6 +184,8 @@ func New(cfg Config, deps Deps) *Server {
 		s.registerUser = app.NewRegisterUser(deps.App, deps.Passwords)
 		s.login = app.NewLogin(deps.App, deps.Passwords)
 		s.getUser = app.NewGetUser(deps.App)
+		s.changePassword = app.NewChangePassword(deps.App, deps.Passwords)
+		s.changeRole = app.NewChangeRole(deps.App)
 		s.createProduct = app.NewCreateProduct(deps.App)
 		s.getProduct = app.NewGetProduct(deps.App)
 		s.adjustStock = app.NewAdjustStock(deps.App)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordo-platform/ordo/app"
@@ -124,6 +125,55 @@ func (s *Server) handleRefresh(c echo.Context) error {
 		return err
 	}
 	return writeTokens(c, pair)
+}
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// handleChangePassword: POST /v1/users/me/password → 204. The caller's other sessions
+// are revoked in the transaction of the change; this one goes on.
+func (s *Server) handleChangePassword(c echo.Context) error {
+	var req changePasswordRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	p, _ := principal(c)
+	_, err := s.changePassword.Handle(c.Request().Context(), app.ChangePasswordCommand{
+		UserID: p.UserID, CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword,
+		InTx: func(ctx context.Context, tx pgx.Tx) error {
+			return s.deps.Sessions.RevokeOthers(ctx, tx, p.UserID, p.Family)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type changeRoleRequest struct {
+	Role string `json:"role"`
+}
+
+// handleChangeRole: POST /v1/users/{id}/role (admin) → 200 the user with the new role,
+// which reaches the user's tokens at their next refresh.
+func (s *Server) handleChangeRole(c echo.Context) error {
+	id, err := pathID(c, "id", user.CodeUserNotFound, "user")
+	if err != nil {
+		return err
+	}
+	var req changeRoleRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	v, res, err := s.changeRole.Handle(c.Request().Context(), app.ChangeRoleCommand{
+		UserID: id, Role: user.Role(req.Role), By: actor(c),
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toUser(v, res.Position))
 }
 
 // handleLogout: POST /v1/auth/logout → 204; the caller's refresh family is revoked.

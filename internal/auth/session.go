@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-platform/ordo/domain"
@@ -131,6 +132,22 @@ func (s *Sessions) Revoke(ctx context.Context, userID domain.ID, family uuid.UUI
 		family, uuid.UUID(userID))
 	if err != nil {
 		return fmt.Errorf("revoke refresh family %s: %w", family, err)
+	}
+	return nil
+}
+
+// Execer runs a statement: a pool, a connection or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// RevokeOthers ends every session of the user except the family keep (the caller's own),
+// through db (a transaction, to commit with what caused it: a password change).
+func (s *Sessions) RevokeOthers(ctx context.Context, db Execer, userID domain.ID, keep uuid.UUID) error {
+	_, err := db.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND family_id <> $2 AND revoked_at IS NULL`,
+		uuid.UUID(userID), keep)
+	if err != nil {
+		return fmt.Errorf("revoke the other sessions of user %s: %w", userID, err)
 	}
 	return nil
 }
