@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +25,9 @@ import (
 // WebSocket with its access_token parameter, broken Authorization headers, and requests
 // cut off by the rate limiter. Then the logs must hold none of the passwords, access or
 // refresh tokens (nor any segment of a token: a truncated one would still leak), nor
-// any Authorization header value, nor a password hash, nor the signing key. Changing a
-// password has no route, command or CLI yet (the domain has the event only), so it
-// cannot be exercised here.
+// any Authorization header value, nor a password hash, nor the signing key. Password
+// changes (wrong current password, weak new one, the change, a login with the new one)
+// run too when the router has POST /v1/users/me/password.
 func TestSecretsNeverLogged(t *testing.T) {
 	t.Parallel()
 	s := newFullServer(t, fullOpts{})
@@ -125,6 +126,31 @@ func TestSecretsNeverLogged(t *testing.T) {
 	_ = c.Close(websocket.StatusNormalClosure, "bye")
 	_, _, err = websocket.Dial(ctx, ws+"?access_token="+secret("forged.token.value"), nil)
 	require.Error(t, err)
+
+	// Password changes: a wrong current password, a weak new one, then the change, and a
+	// login with the new password. (Run when the router has the route.)
+	if slices.Contains(routeKeys(s.Server), "POST /v1/users/me/password") {
+		change := func(current, next string) response {
+			return s.do(t, http.MethodPost, "/v1/users/me/password",
+				map[string]string{"current_password": current, "new_password": next}, bearer(third.AccessToken))
+		}
+		res = change(secret("not-the-current-passphrase-at-all"), secret("a-perfectly-good-new-passphrase-1"))
+		require.GreaterOrEqual(t, res.Code, 400, "%s", res.Body)
+		res = change(password, secret("weak"))
+		require.GreaterOrEqual(t, res.Code, 400, "%s", res.Body)
+		newPassword := secret("the-new-secret-passphrase-after-change")
+		res = change(password, newPassword)
+		require.Less(t, res.Code, 300, "%s", res.Body)
+		login(password).problem(t, http.StatusUnauthorized, "invalid_credentials")
+		res = login(newPassword)
+		require.Equal(t, http.StatusOK, res.Code, "%s", res.Body)
+		var fourth tokensBody
+		res.decode(t, &fourth)
+		tokens(fourth)
+		require.Contains(t, s.logs.String(), `"route":"/v1/users/me/password"`)
+	} else {
+		t.Log("no password change route: not exercised")
+	}
 
 	require.Equal(t, http.StatusNoContent, s.do(t, http.MethodPost, "/v1/auth/logout", nil, bearer(third.AccessToken)).Code)
 	refresh(third.RefreshToken).problem(t, http.StatusUnauthorized, "invalid_refresh_token")
