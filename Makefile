@@ -65,8 +65,10 @@ test-faults: ## The fault suite (faults/): faults injected under traffic, invari
 	$(FAULTS_TEST) -timeout 45m
 
 .PHONY: test-faults-ci
-test-faults-ci: ## The fault suite's bounded variant (-short: less traffic per fault) that CI runs after `make test`
-	@[ "$${ORDO_FAULTS_STACK:-local}" != local ] || deploy/local/stack.sh up
+test-faults-ci: up ## The fault suite's bounded variant (-short) that CI runs, on a private stack of its own (ports 55432/59092/59000)
+	@set -e; export ORDO_FAULTS_STACK_DIR=$(ORDO_LOCAL)/faults-stack; \
+	trap 'faults/stack.sh private down >/dev/null 2>&1 || true' EXIT; \
+	faults/stack.sh private up; eval "$$(faults/stack.sh private env)"; \
 	$(FAULTS_TEST) -short -timeout 20m
 
 .PHONY: console-screenshots

@@ -352,14 +352,16 @@ func runRelay(ctx context.Context, env Env) (float64, float64, int, error) {
 		for r.Position() < head {
 			select {
 			case err := <-done:
-				return 0, 0, fmt.Errorf("relay stopped: %v", err)
+				return 0, 0, fmt.Errorf("relay stopped: %w", err)
 			case <-time.After(time.Millisecond):
 			}
 		}
 		d := time.Since(start)
 		stop()
 		r.Stop()
-		<-done
+		if err := <-done; err != nil {
+			return 0, 0, fmt.Errorf("relay: %w", err)
+		}
 		relayed = round
 		if produced == round {
 			backlog = nil

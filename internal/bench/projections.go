@@ -329,7 +329,7 @@ func (p *projectEnv) startProjectors(ctx context.Context, pool *pgxpool.Pool, gr
 			r.Stop()
 		}
 		for range roles {
-			<-pr.errc
+			<-pr.errc //nolint:errcheck // stopping: what a role returned then is of no use
 		}
 	}
 	return pr, nil
@@ -369,7 +369,7 @@ func (p *projectEnv) waitCaughtUp(ctx context.Context, pr *projectors, timeout t
 		}
 		select {
 		case err := <-pr.errc:
-			return fmt.Errorf("projector stopped: %v", err)
+			return fmt.Errorf("projector stopped: %w", err)
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -26,7 +27,7 @@ func BuildOrdo(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "ordo")
 	start := time.Now()
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/ordo-platform/ordo/cmd/ordo")
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-o", bin, "github.com/ordo-platform/ordo/cmd/ordo")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/ordo: %v\n%s", err, out)
 	}
@@ -94,7 +95,7 @@ func StartOrdo(t testing.TB, bin, name string, env []string, args ...string) *Pr
 		t.Fatalf("log of %s: %v", name, err)
 	}
 	fmt.Fprintf(f, "=== %s start: ordo %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
+	cmd := exec.CommandContext(context.Background(), bin, args...) // stopped by the test, not by a context
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	// SIGKILL when the test process dies (a panic, a timeout, a Ctrl-C).
@@ -196,7 +197,7 @@ func (p *Process) LogPath() string { return p.log.Name() }
 // when it does not exit 0, and returns its output.
 func RunOrdo(t testing.TB, bin string, env []string, stdin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	cmd := exec.CommandContext(context.Background(), bin, args...) // stopped by the test, not by a context
 	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
