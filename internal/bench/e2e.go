@@ -31,6 +31,7 @@ import (
 	"github.com/ordo-platform/ordo/domain/order"
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
+	"github.com/ordo-platform/ordo/internal/loadgen"
 	"github.com/ordo-platform/ordo/internal/topic"
 )
 
@@ -59,6 +60,7 @@ type e2eStack struct {
 	log     *os.File
 	client  *http.Client
 	admin   string
+	adminPW string // for loadgen's own login
 	tokens  []string
 	product []string
 }
@@ -195,7 +197,7 @@ func startE2EStack(ctx context.Context, env Env) (_ *e2eStack, err error) {
 	if err := st.call(ctx, http.MethodPost, "/v1/auth/login", "", map[string]any{"email": "admin@bench.e2e", "password": password}, &tok); err != nil {
 		return st, err
 	}
-	st.admin = tok.AccessToken
+	st.admin, st.adminPW = tok.AccessToken, password
 	return st, nil
 }
 
@@ -426,43 +428,35 @@ type e2eLatency struct {
 	p50, p95, p99, max time.Duration
 }
 
-// latencyPhase places orders open loop at rate for n orders and measures POST (the
-// client's clock, before sending) to the order.confirmed commit (the store's clock; the
-// same machine).
+// latencyPhase places about n orders open loop at rate with `ordo loadgen`'s runner (orders
+// only, tok_visa, its own catalogue of 100 products and 50 customers) and measures each
+// from its POST (the client's clock, before sending) to its order.confirmed commit (the
+// store's clock; the same machine).
 func (st *e2eStack) latencyPhase(ctx context.Context, rate float64, n int) (e2eLatency, error) {
 	after, err := st.head(ctx)
 	if err != nil {
 		return e2eLatency{}, err
 	}
-	var (
-		mu    sync.Mutex
-		sent  = map[string]time.Time{}
-		wg    sync.WaitGroup
-		first error
-	)
-	interval := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	for i := range n {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		wg.Go(func() {
-			at := time.Now()
-			stream, err := st.place(ctx, 1_000_000+i)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = err
-				}
-				return
-			}
-			sent[stream] = at
-		})
+	run := loadgen.New(loadgen.Config{
+		BaseURL: st.base, Rate: rate, Duration: time.Duration(float64(n) / rate * float64(time.Second)),
+		MaxInFlight: 512, Customers: 50, Products: 100, Stock: 1_000_000_000,
+		AdminEmail: "admin@bench.e2e", AdminPassword: st.adminPW, Seed: uint64(n),
+		OrdersOnly: true, PaymentToken: "tok_visa",
+	})
+	rep, err := run.Run(ctx)
+	if err != nil {
+		return e2eLatency{}, fmt.Errorf("loadgen: %w", err)
 	}
-	wg.Wait()
-	if first != nil {
-		return e2eLatency{}, first
+	if failed := sumCounts(rep.Errors); failed > 0 || rep.Saturated > 0 {
+		return e2eLatency{}, fmt.Errorf("loadgen: %d orders failed (%v), %d arrivals found %d orders in flight", failed, rep.Errors, rep.Saturated, 512)
+	}
+	sent := map[string]time.Time{}
+	for _, p := range run.Placed() {
+		id, err := domain.ParseID(p.ID)
+		if err != nil {
+			return e2eLatency{}, fmt.Errorf("order id %q: %w", p.ID, err)
+		}
+		sent[order.StreamID(id)] = p.SentAt
 	}
 	done, err := st.watchTerminal(ctx, after, func(m map[string]ended) bool { return len(m) >= len(sent) }, 5*time.Minute)
 	if err != nil {
@@ -483,6 +477,14 @@ func (st *e2eStack) latencyPhase(ctx context.Context, rate float64, n int) (e2eL
 	q := func(p float64) time.Duration { return took[int(math.Ceil(p*float64(len(took))))-1] }
 	res.p50, res.p95, res.p99, res.max = q(0.50), q(0.95), q(0.99), took[len(took)-1]
 	return res, nil
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // e2eThroughput is the throughput phase's outcome: what the ceiling must do the same of.

@@ -49,6 +49,8 @@ type Config struct {
 	// OrdersOnly makes every arrival an order placement (with the usual mix of payment
 	// tokens), so that Rate is orders per second.
 	OrdersOnly bool
+	// PaymentToken, when set, is the token of every order instead of the usual mix.
+	PaymentToken string
 }
 
 // Validate reports every problem at once.
@@ -154,6 +156,24 @@ type placed struct {
 	at time.Time
 }
 
+// Placed is an order the run placed (202) and when its POST was sent.
+type Placed struct {
+	ID     string
+	SentAt time.Time
+}
+
+// Placed lists the orders the run placed, for callers that measure them further (`ordo
+// bench e2e` times each to its order.confirmed commit).
+func (r *Runner) Placed() []Placed {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Placed, len(r.placed))
+	for i, p := range r.placed {
+		out[i] = Placed{ID: p.id, SentAt: p.at}
+	}
+	return out
+}
+
 // Runner holds a run's state.
 type Runner struct {
 	cfg    Config
@@ -253,6 +273,9 @@ func (r *Runner) pick() string {
 }
 
 func (r *Runner) token() string {
+	if r.cfg.PaymentToken != "" {
+		return r.cfg.PaymentToken
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	total := 0
