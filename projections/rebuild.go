@@ -118,6 +118,16 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, na
 	if !got {
 		return res, fmt.Errorf("%w: %s", ErrRebuildRunning, name)
 	}
+	// Unlock before the close when the connection still works: the server ends a closed
+	// session's backend (and drops its locks) a moment later, and a rebuild started again
+	// at once (after a cancel) would find the lock still held.
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if !conn.IsClosed() {
+			_, _ = conn.Exec(uctx, rebuildUnlock, name)
+		}
+	}()
 	// Checkpoints commit with the rows they cover, so losing the last commits in a crash
 	// only means reading those pages again: no need to wait for the WAL flush.
 	if _, err := conn.Exec(ctx, `SET synchronous_commit = off`); err != nil {

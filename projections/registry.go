@@ -19,8 +19,9 @@ const (
 	liveLockShared    = `SELECT pg_advisory_xact_lock_shared(hashtextextended('ordo.projection.live.' || current_schema() || '.' || $1, 0))`
 	liveLockExclusive = `SELECT pg_advisory_xact_lock(hashtextextended('ordo.projection.live.' || current_schema() || '.' || $1, 0))`
 	// rebuildLock is a session lock held by `ordo replay` for the whole rebuild.
-	rebuildLock = `SELECT pg_try_advisory_lock(hashtextextended('ordo.projection.rebuild.' || current_schema() || '.' || $1, 0))`
-	setupLock   = `SELECT pg_advisory_xact_lock(hashtextextended('ordo.projection.setup.' || current_schema(), 0))`
+	rebuildLock   = `SELECT pg_try_advisory_lock(hashtextextended('ordo.projection.rebuild.' || current_schema() || '.' || $1, 0))`
+	rebuildUnlock = `SELECT pg_advisory_unlock(hashtextextended('ordo.projection.rebuild.' || current_schema() || '.' || $1, 0))`
+	setupLock     = `SELECT pg_advisory_xact_lock(hashtextextended('ordo.projection.setup.' || current_schema(), 0))`
 )
 
 // Setup makes sure every projection has an active version: a projection that has never
