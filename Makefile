@@ -103,7 +103,7 @@ bench-peer: up ## Measure Ordo against a peer (watermill-sql) in the bench/ modu
 FUZZTIME ?= 10s
 
 .PHONY: fuzz
-fuzz: up ## Run every fuzz target of the module (func Fuzz* in *_test.go) for FUZZTIME each (default 10s), one after another
+fuzz: up ## Run every fuzz target of the module (func Fuzz* in *_test.go) for FUZZTIME each (default 10s; a count such as 1000x avoids a Go 1.26 end-of-duration flake), one after another
 	@set -e; start=$$(date +%s); n=0; \
 	for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
 	  for name in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]*\(' $$dir/*_test.go 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]*)\(/\1/' | sort -u); do \
