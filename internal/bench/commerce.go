@@ -18,14 +18,21 @@ import (
 	"github.com/ordo-platform/ordo/schemas"
 )
 
-// seedCommerce appends at least n plausible commerce events to store, fast: products
-// with stock, orders that reserve stock and are then confirmed (stock committed) or
-// cancelled (stock released), reprices. Four writers, each with its own products and
-// customers (so they never conflict), append 200 business actions per transaction
-// through AppendTx, so positions and versions are what production makes. It returns
+// seedCommerce appends at least n plausible commerce events to store with SeedCommerce's
+// defaults (4 writers, 200 business actions per transaction, no progress) and returns
 // the position of the last event (wait for it to be visible before reading).
 func seedCommerce(ctx context.Context, store *postgres.Store, n int) (int64, error) {
-	const writers, perTx = 4, 200
+	return SeedCommerce(ctx, store, n, 4, 200, nil)
+}
+
+// SeedCommerce appends at least n plausible commerce events to store, fast: products
+// with stock, orders that reserve stock and are then confirmed (stock committed) or
+// cancelled (stock released), reprices. Each of the writers has its own products and
+// customers (so they never conflict) and appends perTx business actions per transaction
+// through AppendTx, so positions and versions are what production makes. progress, when
+// not nil, is called with the running total after each transaction. It returns the
+// position of the last event. (The benches and `go run ./projections/internal/seed`.)
+func SeedCommerce(ctx context.Context, store *postgres.Store, n, writers, perTx int, progress func(done int64)) (int64, error) {
 	var (
 		done atomic.Int64
 		last atomic.Int64
@@ -41,8 +48,11 @@ func seedCommerce(ctx context.Context, store *postgres.Store, n int) (int64, err
 					errs <- err
 					return
 				}
-				done.Add(int64(k))
+				total := done.Add(int64(k))
 				for p := last.Load(); pos > p && !last.CompareAndSwap(p, pos); p = last.Load() {
+				}
+				if progress != nil {
+					progress(total)
 				}
 			}
 		})
