@@ -2,17 +2,16 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ordo-platform/ordo/app"
 	"github.com/ordo-platform/ordo/domain"
 	"github.com/ordo-platform/ordo/eventstore"
 )
@@ -49,22 +48,13 @@ type adminEventsResponse struct {
 	Types []string `json:"types"`
 }
 
+// adminEvent is an event of the store as GET /v1/streams/{stream}/events shows it, plus
+// its stream and traceparent.
 type adminEvent struct {
-	Position      int64           `json:"position"`
-	ID            string          `json:"id"`
-	StreamID      string          `json:"stream_id"`
-	StreamType    string          `json:"stream_type"`
-	Version       int64           `json:"version"`
-	Type          string          `json:"type"`
-	SchemaVersion int             `json:"schema_version"`
-	OccurredAt    time.Time       `json:"occurred_at"`
-	RecordedAt    time.Time       `json:"recorded_at"`
-	CorrelationID string          `json:"correlation_id,omitempty"`
-	CausationID   string          `json:"causation_id,omitempty"`
-	Actor         string          `json:"actor,omitempty"`
-	TraceParent   string          `json:"traceparent,omitempty"`
-	Data          json.RawMessage `json:"data"`
-	DecodeError   string          `json:"decode_error,omitempty"`
+	StreamID   string `json:"stream_id"`
+	StreamType string `json:"stream_type"`
+	streamEventResponse
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 type eventsQuery struct {
@@ -279,22 +269,13 @@ func (s *Server) tailStart(ctx context.Context, q eventsQuery, head int64) (int6
 }
 
 func (s *Server) adminEvent(e eventstore.Event) adminEvent {
-	out := adminEvent{
-		Position: e.Position, ID: e.ID.String(), StreamID: e.StreamID, StreamType: e.StreamType, Version: e.Version,
-		Type: e.Type, SchemaVersion: e.SchemaVersion, OccurredAt: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC(),
-		Actor: e.Metadata.Actor, TraceParent: e.Metadata.TraceParent, Data: json.RawMessage("null"),
-	}
-	if e.Metadata.CorrelationID != [16]byte{} {
-		out.CorrelationID = e.Metadata.CorrelationID.String()
-	}
-	if e.Metadata.CausationID != [16]byte{} {
-		out.CausationID = e.Metadata.CausationID.String()
-	}
 	data, err := s.deps.App.Codec.DecodeJSON(e.Type, e.SchemaVersion, e.Payload)
+	decodeErr := ""
 	if err != nil {
-		out.DecodeError = err.Error()
-	} else {
-		out.Data = data
+		decodeErr = err.Error()
 	}
-	return out
+	return adminEvent{StreamID: e.StreamID, StreamType: e.StreamType, TraceParent: e.Metadata.TraceParent,
+		streamEventResponse: eventView(app.StreamEvent{ID: e.ID, Type: e.Type, Version: e.Version, Position: e.Position,
+			SchemaVersion: e.SchemaVersion, OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt, Metadata: e.Metadata,
+			Data: data, DecodeError: decodeErr})}
 }

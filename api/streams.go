@@ -60,21 +60,27 @@ func (s *Server) handleStreamEvents(c echo.Context) error {
 	}
 	out := streamPageResponse{Stream: page.StreamID, Events: make([]streamEventResponse, len(page.Events)), NextFromVersion: page.NextFromVersion}
 	for i, e := range page.Events {
-		r := streamEventResponse{
-			ID: e.ID.String(), Type: e.Type, Version: e.Version, Position: e.Position, SchemaVersion: e.SchemaVersion,
-			OccurredAt: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC(), Actor: e.Metadata.Actor,
-			Data: e.Data, DecodeError: e.DecodeError,
-		}
-		if e.Data == nil {
-			r.Data = json.RawMessage("null")
-		}
-		if e.Metadata.CorrelationID != [16]byte{} {
-			r.CorrelationID = e.Metadata.CorrelationID.String()
-		}
-		if e.Metadata.CausationID != [16]byte{} {
-			r.CausationID = e.Metadata.CausationID.String()
-		}
-		out.Events[i] = r
+		out.Events[i] = eventView(e)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// eventView is an event as the API shows it: envelope, metadata and the payload decoded
+// (null, with decode_error, when it could not be).
+func eventView(e app.StreamEvent) streamEventResponse {
+	r := streamEventResponse{
+		ID: e.ID.String(), Type: e.Type, Version: e.Version, Position: e.Position, SchemaVersion: e.SchemaVersion,
+		OccurredAt: e.OccurredAt.UTC(), RecordedAt: e.RecordedAt.UTC(), Actor: e.Metadata.Actor,
+		Data: e.Data, DecodeError: e.DecodeError,
+	}
+	if e.Data == nil {
+		r.Data = json.RawMessage("null")
+	}
+	if e.Metadata.CorrelationID != [16]byte{} {
+		r.CorrelationID = e.Metadata.CorrelationID.String()
+	}
+	if e.Metadata.CausationID != [16]byte{} {
+		r.CausationID = e.Metadata.CausationID.String()
+	}
+	return r
 }
