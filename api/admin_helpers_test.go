@@ -49,17 +49,11 @@ func newAdminServer(t testing.TB, o adminOpts) *adminServer {
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	env := app.NewEnv(store)
-	hasher, err := auth.NewHasher(cheap)
-	require.NoError(t, err)
-	acfg := auth.DefaultConfig()
-	acfg.Secret = testSecret
-	tokens, err := auth.NewTokens(acfg, nil)
-	require.NoError(t, err)
+	tokens, pw := testCredentials(t)
 	cfg := api.DefaultConfig()
 	cfg.RateLimit.Disabled = true
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pw := &countingPasswords{Hasher: hasher}
 
 	s := &adminServer{pool: pool}
 	s.deps.Rebuilds = api.NewRebuilds(pool, store, log)

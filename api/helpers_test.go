@@ -71,6 +71,19 @@ type testServer struct {
 
 // newServer returns an API server on a fresh Postgres schema. Rate limiting is off
 // unless configure turns it on.
+// testCredentials returns the tokens (signed with testSecret) and the cheap password
+// hasher every test server uses.
+func testCredentials(t testing.TB) (*auth.Tokens, *countingPasswords) {
+	t.Helper()
+	hasher, err := auth.NewHasher(cheap)
+	require.NoError(t, err)
+	acfg := auth.DefaultConfig()
+	acfg.Secret = testSecret
+	tokens, err := auth.NewTokens(acfg, nil)
+	require.NoError(t, err)
+	return tokens, &countingPasswords{Hasher: hasher}
+}
+
 func newServer(t testing.TB, configure ...func(*api.Config)) *testServer {
 	t.Helper()
 	pool := testenv.PostgresSchema(t, postgres.Migrations(), api.Migrations())
@@ -78,12 +91,7 @@ func newServer(t testing.TB, configure ...func(*api.Config)) *testServer {
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	env := app.NewEnv(store)
-	hasher, err := auth.NewHasher(cheap)
-	require.NoError(t, err)
-	acfg := auth.DefaultConfig()
-	acfg.Secret = testSecret
-	tokens, err := auth.NewTokens(acfg, nil)
-	require.NoError(t, err)
+	tokens, pw := testCredentials(t)
 	cfg := api.DefaultConfig()
 	cfg.RateLimit.Disabled = true
 	for _, f := range configure {
@@ -91,7 +99,6 @@ func newServer(t testing.TB, configure ...func(*api.Config)) *testServer {
 	}
 	require.NoError(t, cfg.Validate())
 	logs := &syncBuffer{}
-	pw := &countingPasswords{Hasher: hasher}
 	srv := api.New(cfg, api.Deps{
 		Log:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		App:       env,

@@ -69,12 +69,7 @@ func newFullServer(t testing.TB, o fullOpts) *fullServer {
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	env := app.NewEnv(store)
-	hasher, err := auth.NewHasher(cheap)
-	require.NoError(t, err)
-	acfg := auth.DefaultConfig()
-	acfg.Secret = testSecret
-	tokens, err := auth.NewTokens(acfg, nil)
-	require.NoError(t, err)
+	tokens, pw := testCredentials(t)
 	cfg := api.DefaultConfig()
 	cfg.RateLimit.Disabled = true
 	// Read-your-writes waits are bounded by this; a fuzzed min_version far ahead must not
@@ -86,7 +81,6 @@ func newFullServer(t testing.TB, o fullOpts) *fullServer {
 	require.NoError(t, cfg.Validate())
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pw := &countingPasswords{Hasher: hasher}
 
 	var admin api.AdminDeps
 	admin.Rebuilds = api.NewRebuilds(pool, store, log)
