@@ -5,7 +5,6 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-platform/ordo/internal/lifecycle"
@@ -50,7 +48,7 @@ func Postgres(url string) Checker {
 	}}
 }
 
-// Kafka checks that a Metadata request to the seed brokers lists at least one broker.
+// Kafka checks that a broker of the seed brokers answers a Metadata request.
 func Kafka(brokers []string) Checker {
 	return CheckFunc{N: "kafka", F: func(ctx context.Context) error {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RetryTimeout(0), kgo.RequestRetries(0))
@@ -65,16 +63,10 @@ func Kafka(brokers []string) Checker {
 // KafkaClient checks readiness through an existing client, so a long-running process
 // does not dial a new connection on every probe.
 func KafkaClient(cl *kgo.Client) Checker {
-	return CheckFunc{N: "kafka", F: func(ctx context.Context) error {
-		md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
-		if err != nil {
-			return err
-		}
-		if len(md.Brokers) == 0 {
-			return errors.New("metadata lists no broker")
-		}
-		return nil
-	}}
+	// Ping sends a broker-only Metadata request to a broker and waits for its answer. A
+	// metadata request through kadm may be answered from the client's metadata cache, so
+	// a process whose brokers were all down went on reporting Kafka ready.
+	return CheckFunc{N: "kafka", F: func(ctx context.Context) error { return cl.Ping(ctx) }}
 }
 
 // ClickHouse checks a ClickHouse native address with SELECT 1.
