@@ -17,6 +17,12 @@
 // after a younger transaction's (see appendOwnTx for why a transaction of its own needs
 // none of that). TestGapSafeGlobalOrderMixedAppends runs both against each other.
 //
+// Group commit: Append calls with an exact expected version that arrive while earlier
+// ones are being written are written together, one statement and one commit for the
+// lot, each still all or nothing with its own outcome (group.go has the argument;
+// TestGroupCommitKeepsEachAppendsOutcome checks it). An append with nothing else in
+// flight is written at once. WithGroupCommit(0) turns it off.
+//
 // # Global order without gaps
 //
 // A global sequence is not enough: sequence values are taken before commit, so position

@@ -36,6 +36,21 @@ type Store struct {
 	pool    *pgxpool.Pool
 	channel string
 	notify  *listener
+	group   *committer
+}
+
+// Option configures a Store.
+type Option func(*options)
+
+type options struct{ groupWorkers int }
+
+// DefaultGroupWorkers is how many group commits may be in flight at once by default.
+const DefaultGroupWorkers = 2
+
+// WithGroupCommit sets how many group commits (see group.go) may be in flight at once;
+// 0 turns grouping off, so that every Append is a transaction of its own.
+func WithGroupCommit(workers int) Option {
+	return func(o *options) { o.groupWorkers = max(workers, 0) }
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -44,18 +59,27 @@ var _ eventstore.Notifier = (*Store)(nil)
 // New returns a store over pool. The tables must exist (Migrations). The schema the pool
 // resolves "events" to (its search_path) names the notification channel, so stores in
 // different schemas do not wake each other.
-func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	o := options{groupWorkers: DefaultGroupWorkers}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var schema string
 	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return nil, fmt.Errorf("eventstore: current schema: %w", err)
 	}
 	s := &Store{pool: pool, channel: "ordo_events_" + schema}
 	s.notify = newListener(pool, s.channel)
+	s.group = newCommitter(s, o.groupWorkers)
 	return s, nil
 }
 
-// Close stops the store's notification listener. The pool belongs to the caller.
-func (s *Store) Close() { s.notify.close() }
+// Close stops the store's group committer (after writing what is queued) and its
+// notification listener. The pool belongs to the caller.
+func (s *Store) Close() {
+	s.group.close()
+	s.notify.close()
+}
 
 // appendSQL appends a run of events to one stream in one statement. Positions are
 // (top-level transaction id << 16) + the event's index in its transaction (kept in the
@@ -132,7 +156,7 @@ type querier interface {
 var (
 	metricAppendSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "ordo", Subsystem: "eventstore", Name: "append_duration_seconds",
-		Help:    "Time to append one batch of events to a stream (one round trip), by outcome.",
+		Help:    "Time to append one batch of events to a stream (one round trip, and the wait for the group committer), by outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 14),
 	}, []string{"outcome"})
 	metricAppendEvents = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -144,7 +168,7 @@ var (
 
 // Collectors are the store's Prometheus metrics.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{metricAppendSeconds, metricAppendEvents}
+	return []prometheus.Collector{metricAppendSeconds, metricAppendEvents, metricGroupRequests}
 }
 
 func observeAppend(start time.Time, n int, err error) {
@@ -169,8 +193,12 @@ func (s *Store) Append(ctx context.Context, stream eventstore.Stream, expected e
 	)
 	if expected == eventstore.Any {
 		res, err = s.append(ctx, s.pool, stream, expected, events)
-	} else {
-		res, err = s.appendOwnTx(ctx, stream, expected, events)
+	} else if err = checkAppend(stream, expected, events); err == nil {
+		if out, queued := s.group.submit(ctx, stream, expected, events); queued {
+			res, err = out.res, out.err
+		} else {
+			res, err = s.appendOwnTx(ctx, stream, expected, events)
+		}
 	}
 	observeAppend(start, len(events), err)
 	if err == nil {
@@ -210,19 +238,30 @@ type columns struct {
 }
 
 func toColumns(events []eventstore.NewEvent) columns {
-	n := len(events)
-	c := columns{
-		ids: make([]pgtype.UUID, n), types: make([]string, n), versions: make([]int32, n),
-		fingerprints: make([][]byte, n), occurred: make([]time.Time, n), correlations: make([]pgtype.UUID, n),
-		causations: make([]pgtype.UUID, n), actors: make([]string, n), traces: make([]string, n), payloads: make([][]byte, n),
-	}
-	for i, e := range events {
-		c.ids[i], c.types[i], c.versions[i] = pgUUID(e.ID), e.Type, int32(e.SchemaVersion)
-		c.fingerprints[i], c.occurred[i], c.payloads[i] = nonNil(e.SchemaFingerprint), e.OccurredAt, nonNil(e.Payload)
-		c.correlations[i], c.causations[i] = pgUUID(e.Metadata.CorrelationID), pgUUID(e.Metadata.CausationID)
-		c.actors[i], c.traces[i] = e.Metadata.Actor, e.Metadata.TraceParent
+	c := newColumns(len(events))
+	for _, e := range events {
+		c.add(e)
 	}
 	return c
+}
+
+// newColumns has room for n events.
+func newColumns(n int) columns {
+	return columns{
+		ids: make([]pgtype.UUID, 0, n), types: make([]string, 0, n), versions: make([]int32, 0, n),
+		fingerprints: make([][]byte, 0, n), occurred: make([]time.Time, 0, n), correlations: make([]pgtype.UUID, 0, n),
+		causations: make([]pgtype.UUID, 0, n), actors: make([]string, 0, n), traces: make([]string, 0, n), payloads: make([][]byte, 0, n),
+	}
+}
+
+// add appends e's columns.
+func (c *columns) add(e eventstore.NewEvent) {
+	c.ids, c.types, c.versions = append(c.ids, pgUUID(e.ID)), append(c.types, e.Type), append(c.versions, int32(e.SchemaVersion))
+	c.fingerprints, c.occurred = append(c.fingerprints, nonNil(e.SchemaFingerprint)), append(c.occurred, e.OccurredAt)
+	c.payloads = append(c.payloads, nonNil(e.Payload))
+	c.correlations = append(c.correlations, pgUUID(e.Metadata.CorrelationID))
+	c.causations = append(c.causations, pgUUID(e.Metadata.CausationID))
+	c.actors, c.traces = append(c.actors, e.Metadata.Actor), append(c.traces, e.Metadata.TraceParent)
 }
 
 func checkAppend(stream eventstore.Stream, expected eventstore.ExpectedVersion, events []eventstore.NewEvent) error {
