@@ -46,7 +46,10 @@ const (
 )
 
 // appendGroupSQL is appendManySQL for a group of requests on distinct streams: one row
-// per event, with its request's stream, expected version and index in the request.
+// per event, with its request's stream, expected version and index in the request. The
+// version check is a lateral subquery kept from being pulled up (OFFSET 0) so that it
+// stays one index probe per row: as a plain correlated EXISTS under the OR, the planner
+// hashes the whole events table instead ("hashed SubPlan" over a sequential scan).
 const appendGroupSQL = `
 INSERT INTO events (position, id, stream_id, stream_type, version, type, schema_version, schema_fingerprint,
                     occurred_at, correlation_id, causation_id, actor, traceparent, payload)
@@ -57,7 +60,10 @@ FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::uuid[], $6::tex
             $9::timestamptz[], $10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::bytea[])
      WITH ORDINALITY AS u(stream_id, stream_type, expected, k, id, type, schema_version, fingerprint,
                           occurred_at, correlation_id, causation_id, actor, traceparent, payload, ord)
-WHERE u.expected = 0 OR EXISTS (SELECT FROM events e WHERE e.stream_id = u.stream_id AND e.version = u.expected)
+     CROSS JOIN LATERAL (SELECT u.expected = 0 OR EXISTS (
+         SELECT FROM events e WHERE e.stream_id = u.stream_id AND e.version = u.expected) AS at_expected
+         OFFSET 0) c
+WHERE c.at_expected
 RETURNING stream_id, position`
 
 var metricGroupRequests = prometheus.NewHistogram(prometheus.HistogramOpts{
