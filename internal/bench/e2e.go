@@ -426,6 +426,128 @@ type e2eLatency struct {
 	rate               float64
 	orders, confirmed  int
 	p50, p95, p99, max time.Duration
+	hops               []hop
+}
+
+// hop is one leg of POST→confirmed, over the confirmed orders of a latency phase.
+type hop struct {
+	name     string
+	p50, p99 time.Duration
+}
+
+// tapped is when an order.placed record was produced (its timestamp, set by the relay's
+// producer) and when a plain consumer of the orders topic had it.
+type tapped struct{ produced, fetched time.Time }
+
+// orderTap follows the orders topic from its end while a latency phase runs: a consumer
+// with franz-go's default fetch settings, as the saga's, outside any group.
+type orderTap struct {
+	cl   *kgo.Client
+	done chan struct{}
+	mu   sync.Mutex
+	seen map[string]tapped
+}
+
+func (st *e2eStack) tapOrders(ctx context.Context) (*orderTap, error) {
+	orders, err := st.names.ForStreamType(order.StreamType)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(st.env.KafkaBrokers...), kgo.ConsumeTopics(orders),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return nil, err
+	}
+	t := &orderTap{cl: cl, done: make(chan struct{}), seen: map[string]tapped{}}
+	go func() {
+		defer close(t.done)
+		for {
+			fs := cl.PollFetches(ctx)
+			if fs.IsClientClosed() || ctx.Err() != nil {
+				return
+			}
+			now := time.Now()
+			t.mu.Lock()
+			fs.EachRecord(func(r *kgo.Record) {
+				if _, ok := t.seen[string(r.Key)]; !ok {
+					t.seen[string(r.Key)] = tapped{produced: r.Timestamp, fetched: now}
+				}
+			})
+			t.mu.Unlock()
+		}
+	}()
+	return t, nil
+}
+
+// stop ends the tap and returns what it saw, by order stream id (the records' key).
+func (t *orderTap) stop() map[string]tapped {
+	t.cl.Close()
+	<-t.done
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seen
+}
+
+// hops splits each confirmed order's POST→confirmed into its legs: the POST until
+// order.placed was stored; until the relay produced it; until a consumer had it; until
+// the saga's intake transaction began; until its reserve step began; each step (from
+// its first attempt's start to its transition); and the gaps between steps are part of
+// the next step.
+func (st *e2eStack) hops(ctx context.Context, sent map[string]time.Time, tap map[string]tapped) ([]hop, error) {
+	ids := make([]string, 0, len(sent))
+	for stream := range sent {
+		ids = append(ids, stream)
+	}
+	rows, err := st.pool.Query(ctx, `SELECT e.stream_id, e.recorded_at, s.created_at,
+			min(ss.started_at) FILTER (WHERE ss.step = 'reserve'), max(ss.finished_at) FILTER (WHERE ss.step = 'reserve'),
+			max(ss.finished_at) FILTER (WHERE ss.step = 'authorize'), max(ss.finished_at) FILTER (WHERE ss.step = 'capture'),
+			max(ss.finished_at) FILTER (WHERE ss.step = 'confirm'), c.recorded_at
+		FROM events e
+		JOIN order_sagas s ON s.causation_id = e.id
+		JOIN saga_steps ss ON ss.order_id = s.order_id
+		JOIN events c ON c.stream_id = e.stream_id AND c.type = $3
+		WHERE e.stream_id = ANY($1) AND e.type = $2
+		GROUP BY e.stream_id, e.recorded_at, s.created_at, c.recorded_at`, ids, order.TypePlaced, order.TypeConfirmed)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{"POST→placed stored", "→relay produced", "→consumer fetched", "→saga intake tx",
+		"→reserve start", "reserve", "authorize", "capture", "confirm", "placed stored→produced+fetched"}
+	legs := make([][]time.Duration, len(names))
+	for rows.Next() {
+		var (
+			stream                                          string
+			placed, intake, rStart, rEnd, aEnd, cEnd, coEnd *time.Time
+			confirmed                                       time.Time
+		)
+		if err := rows.Scan(&stream, &placed, &intake, &rStart, &rEnd, &aEnd, &cEnd, &coEnd, &confirmed); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tp, ok := tap[stream]
+		if !ok || placed == nil || intake == nil || rStart == nil || rEnd == nil || aEnd == nil || cEnd == nil || coEnd == nil {
+			continue
+		}
+		at := []time.Time{sent[stream], *placed, tp.produced, tp.fetched, *intake, *rStart, *rEnd, *aEnd, *cEnd, *coEnd}
+		for i := 1; i < len(at); i++ {
+			legs[i-1] = append(legs[i-1], at[i].Sub(at[i-1]))
+		}
+		legs[9] = append(legs[9], tp.fetched.Sub(*placed))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []hop
+	for i, l := range legs {
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		q := func(p float64) time.Duration { return l[int(math.Ceil(p*float64(len(l))))-1] }
+		out = append(out, hop{name: names[i], p50: q(0.5), p99: q(0.99)})
+	}
+	return out, nil
 }
 
 // latencyPhase places about n orders open loop at rate with `ordo loadgen`'s runner (orders
@@ -443,8 +565,13 @@ func (st *e2eStack) latencyPhase(ctx context.Context, rate float64, n int) (e2eL
 		AdminEmail: "admin@bench.e2e", AdminPassword: st.adminPW, Seed: uint64(n),
 		OrdersOnly: true, PaymentToken: "tok_visa",
 	})
+	tap, err := st.tapOrders(ctx)
+	if err != nil {
+		return e2eLatency{}, err
+	}
 	rep, err := run.Run(ctx)
 	if err != nil {
+		tap.stop()
 		return e2eLatency{}, fmt.Errorf("loadgen: %w", err)
 	}
 	if failed := sumCounts(rep.Errors); failed > 0 || rep.Saturated > 0 {
@@ -459,10 +586,14 @@ func (st *e2eStack) latencyPhase(ctx context.Context, rate float64, n int) (e2eL
 		sent[order.StreamID(id)] = p.SentAt
 	}
 	done, err := st.watchTerminal(ctx, after, func(m map[string]ended) bool { return len(m) >= len(sent) }, 5*time.Minute)
+	tapped := tap.stop()
 	if err != nil {
 		return e2eLatency{}, err
 	}
 	res := e2eLatency{rate: rate, orders: len(sent)}
+	if res.hops, err = st.hops(ctx, sent, tapped); err != nil {
+		return e2eLatency{}, fmt.Errorf("hops: %w", err)
+	}
 	var took []time.Duration
 	for stream, at := range sent {
 		if e, ok := done[stream]; ok && e.confirmed {
@@ -564,6 +695,9 @@ func runE2E(ctx context.Context, env Env) (float64, float64, int, error) {
 		return 0, 0, 0, fmt.Errorf("ceiling: %w", err)
 	}
 	ms := func(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Millisecond)*10) / 10 }
+	for _, h := range lat.hops {
+		fmt.Fprintf(os.Stderr, "e2e: at %.0f/s, %-32s p50 %7.1f ms, p99 %7.1f ms\n", lat.rate, h.name, ms(h.p50), ms(h.p99))
+	}
 	fmt.Fprintf(os.Stderr, "e2e: %d orders at %.0f/s: %d confirmed, POST→confirmed p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms; "+
 		"%d orders as fast as taken: %d confirmed in %.1f s (%.1f orders/s), %d events in %d transactions; ceiling %.1f s\n",
 		lat.orders, lat.rate, lat.confirmed, ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max),
