@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ordo-platform/ordo/domain"
 	"github.com/ordo-platform/ordo/eventstore"
@@ -147,6 +149,10 @@ func decode(codec *schemas.Codec, e eventstore.Event) (event, error) {
 	}
 	return event{Event: e, data: data}, nil
 }
+
+// copyUUID is id as pgx encodes it natively in a COPY (16 bytes). A uuid.UUID is a
+// driver.Valuer to pgx: its text form, then parsed again, for every value.
+func copyUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
 
 // streamKey returns the aggregate id of a stream id ("order-<uuid>").
 func streamKey(streamID string) (domain.ID, string, bool) {

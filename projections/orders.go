@@ -175,13 +175,18 @@ func (m ordersModel) apply(ctx context.Context, tx pgx.Tx, v int, events []event
 		}
 	}
 
+	// Rows that are not in the table yet are COPYed, live too: an order's events are all
+	// on one partition, whose batches run one at a time under the lock on its offset row,
+	// so no other transaction can insert the same order meanwhile. (If one did, the COPY
+	// would fail on the primary key and the batch be retried, finding the row stored.)
+	// COPY costs about half of the upsert for a new row.
 	var fresh, changed, patches []*orderRow
 	for _, r := range rows {
 		switch {
 		case !r.dirty:
 		case r.partial:
 			patches = append(patches, r)
-		case mode == bulk && !r.stored:
+		case !r.stored:
 			fresh = append(fresh, r)
 		default:
 			changed = append(changed, r)
@@ -193,7 +198,7 @@ func (m ordersModel) apply(ctx context.Context, tx pgx.Tx, v int, events []event
 				"version", "position", "placed_at", "updated_at", "confirmed_at", "cancelled_at"},
 			pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
 				r := fresh[i]
-				return []any{r.id, r.customer, r.status, r.reason, r.detail, r.items, r.total, r.currency,
+				return []any{copyUUID(r.id), copyUUID(r.customer), r.status, r.reason, r.detail, r.items, r.total, r.currency,
 					r.version, r.position, r.placedAt, r.updatedAt, r.confirmedAt, r.cancelledAt}, nil
 			}))
 		if err != nil {

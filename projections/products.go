@@ -189,7 +189,7 @@ func (m productsModel) apply(ctx context.Context, tx pgx.Tx, v int, events []eve
 				"product_version", "inventory_version", "position", "created_at", "updated_at"},
 			pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
 				r := fresh[i]
-				return []any{r.id, r.sku, r.name, r.description, r.price, r.currency, r.discontinued, r.onHand, r.reserved,
+				return []any{copyUUID(r.id), r.sku, r.name, r.description, r.price, r.currency, r.discontinued, r.onHand, r.reserved,
 					r.productVersion, r.invVersion, r.position, r.createdAt, r.updatedAt}, nil
 			}))
 		if err != nil {

@@ -305,7 +305,7 @@ func (b *rebuilder) read(ctx context.Context, after int64) page {
 	if err != nil {
 		return page{err: err}
 	}
-	p := page{read: len(stored)}
+	p := page{read: len(stored), events: make([]event, 0, len(stored))}
 	if len(stored) > 0 {
 		p.last = stored[len(stored)-1].Position
 	}
