@@ -173,6 +173,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		Offsets:         w.store,
 		MaxPollRecords:  1000,
 		MaxRetryBackoff: w.cfg.MaxRetryBackoff,
+		// Each partition's intake is a transaction of its own (rows and offset): they
+		// need not wait for each other.
+		ParallelPartitions: true,
 	}, consumer.HandlerFunc(w.intake), w.deps.NewKafkaClient, w.log)
 	w.mu.Lock()
 	w.consumer = cons

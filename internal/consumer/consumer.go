@@ -116,6 +116,12 @@ type Config struct {
 	// the same id takes its partitions back at once, without a rebalance. Use a stable,
 	// per-replica name (a StatefulSet pod name). Default: DefaultInstanceID.
 	InstanceID string
+	// ParallelPartitions hands the batches of one poll to the handler at the same time,
+	// one goroutine per partition (a partition's records stay in order, and the next poll
+	// waits for every batch). For handlers whose partitions are independent, each batch
+	// its own transaction: a poll then takes as long as its slowest batch instead of all
+	// of them one after another. Not with a Flusher.
+	ParallelPartitions bool
 }
 
 // DefaultInstanceID is the static membership id of consumers whose Config leaves it
@@ -252,7 +258,19 @@ func (c *Consumer) Start(ctx context.Context) error {
 	c.cl = cl
 	c.mu.Unlock()
 	c.recordSpans = tracesRecords(cl)
+	flusher, _ := c.handler.(Flusher)
+	if flusher != nil && c.cfg.ParallelPartitions {
+		cl.Close()
+		return errors.New("consumer: ParallelPartitions with a Flusher handler")
+	}
+	var mon *monitorCommits
+	if c.cfg.Offsets != nil {
+		mon = newMonitorCommits(cl)
+	}
 	defer func() {
+		if mon != nil {
+			mon.close()
+		}
 		// Leave the group at once so the partitions move without a session timeout.
 		cl.Close()
 		c.mu.Lock()
@@ -262,7 +280,6 @@ func (c *Consumer) Start(ctx context.Context) error {
 		c.mu.Unlock()
 	}()
 
-	flusher, _ := c.handler.(Flusher)
 	// last holds the last handled record of each batch not yet committed; with a Flusher
 	// it spans every poll since the previous flush.
 	var last []*kgo.Record
@@ -289,17 +306,32 @@ func (c *Consumer) Start(ctx context.Context) error {
 				c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			}
 		})
+		var (
+			handled sync.Mutex
+			running sync.WaitGroup
+		)
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) == 0 || ctx.Err() != nil {
 				return
 			}
 			b := Batch{Topic: p.Topic, Partition: p.Partition, Records: p.Records, HighWatermark: p.HighWatermark, c: c}
-			if c.handleWithRetry(ctx, b) {
+			handle := func() {
+				if !c.handleWithRetry(ctx, b) {
+					return
+				}
+				handled.Lock()
 				last = append(last, p.Records[len(p.Records)-1])
+				handled.Unlock()
 				metricLag.WithLabelValues(c.cfg.Group, p.Topic, strconv.Itoa(int(p.Partition))).
 					Set(float64(max(0, p.HighWatermark-(p.Records[len(p.Records)-1].Offset+1))))
 			}
+			if c.cfg.ParallelPartitions {
+				running.Go(handle)
+			} else {
+				handle()
+			}
 		})
+		running.Wait()
 		if flusher != nil && len(last) > 0 {
 			if flusher.FlushIn() > 0 && ctx.Err() == nil {
 				continue // keep buffering; rebalances stay blocked until the flush
@@ -309,10 +341,94 @@ func (c *Consumer) Start(ctx context.Context) error {
 				return nil // stopped while ClickHouse was failing: nothing committed
 			}
 		}
-		c.commit(ctx, cl, last)
+		if mon != nil {
+			mon.add(last) // the offsets are stored with the effects: Kafka's copy can lag
+		} else {
+			c.commit(ctx, cl, last)
+		}
 		last = nil
 		cl.AllowRebalance()
 	}
+}
+
+// monitorCommits keeps Kafka's committed offsets of a group whose offsets live in its
+// handler's database (Config.Offsets) up to date in the background: there they only
+// feed monitoring (lag tools, kadm), so the poll loop does not wait for them. One
+// commit is in flight at a time, each of the newest offsets handled; close commits
+// what is still pending.
+type monitorCommits struct {
+	cl      *kgo.Client
+	mu      sync.Mutex
+	pending map[string]map[int32]kgo.EpochOffset
+	wake    chan struct{}
+	done    chan struct{}
+	stop    context.CancelFunc
+}
+
+func newMonitorCommits(cl *kgo.Client) *monitorCommits {
+	ctx, stop := context.WithCancel(context.Background())
+	m := &monitorCommits{cl: cl, wake: make(chan struct{}, 1), done: make(chan struct{}), stop: stop}
+	go m.run(ctx)
+	return m
+}
+
+// add records the offsets after the records in last (the last handled record of each
+// batch) for the next commit.
+func (m *monitorCommits) add(last []*kgo.Record) {
+	if len(last) == 0 {
+		return
+	}
+	m.mu.Lock()
+	if m.pending == nil {
+		m.pending = map[string]map[int32]kgo.EpochOffset{}
+	}
+	for _, r := range last {
+		if m.pending[r.Topic] == nil {
+			m.pending[r.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		if prev, ok := m.pending[r.Topic][r.Partition]; !ok || prev.Offset < r.Offset+1 {
+			m.pending[r.Topic][r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+		}
+	}
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *monitorCommits) run(ctx context.Context) {
+	defer close(m.done)
+	for {
+		select {
+		case <-ctx.Done():
+			m.commit() // what the last polls handled
+			return
+		case <-m.wake:
+			m.commit()
+		}
+	}
+}
+
+func (m *monitorCommits) commit() {
+	m.mu.Lock()
+	offsets := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	if len(offsets) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A failed commit is not retried: the next one carries newer offsets, and nothing
+	// resumes from these.
+	m.cl.CommitOffsetsSync(ctx, offsets, nil)
+}
+
+// close commits what is pending and stops; call it before the client is closed.
+func (m *monitorCommits) close() {
+	m.stop()
+	<-m.done
 }
 
 // commit commits the offsets after last (no-op when empty).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -185,9 +186,72 @@ func TestExternalOffsetsDecideWhereToStart(t *testing.T) {
 		n += len(b.Records)
 		return nil
 	})
-	start(t, cfg, h)
+	stop := start(t, cfg, h)
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 300-30 }, 60*time.Second, 20*time.Millisecond)
 	require.EqualValues(t, 10, minOffset)
+
+	// Kafka's copy of the offsets, for monitoring, is committed in the background and is
+	// complete after a stop.
+	stop()
+	adm := kadm.NewClient(testenv.KafkaClient(t))
+	orders, _ := names.ForStreamType("order")
+	ends, err := adm.ListEndOffsets(context.Background(), orders)
+	require.NoError(t, err)
+	committed, err := adm.FetchOffsets(context.Background(), "g3")
+	require.NoError(t, err)
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset <= 10 {
+			return // nothing handled there
+		}
+		c, ok := committed.Lookup(o.Topic, o.Partition)
+		require.True(t, ok, "partition %d committed", o.Partition)
+		require.Equal(t, o.Offset, c.At, "partition %d", o.Partition)
+	})
+}
+
+// TestParallelPartitions: the batches of a poll are handled at the same time, but
+// never two of one partition, and each partition's records stay in order.
+func TestParallelPartitions(t *testing.T) {
+	t.Parallel()
+	names := testenv.KafkaTopics(t)
+	produce(t, names, 0, 600)
+	cfg := config(names, "g5")
+	cfg.ParallelPartitions = true
+	var (
+		mu         sync.Mutex
+		busy       = map[int32]bool{}
+		now, most  int
+		overlapped bool
+		next       = map[int32]int64{}
+		inOrder    = true
+		n          int
+	)
+	h := consumer.HandlerFunc(func(_ context.Context, b consumer.Batch) error {
+		mu.Lock()
+		overlapped = overlapped || busy[b.Partition]
+		busy[b.Partition] = true
+		now++
+		most = max(most, now)
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range b.Records {
+			inOrder = inOrder && r.Offset >= next[b.Partition]
+			next[b.Partition] = r.Offset + 1
+		}
+		n += len(b.Records)
+		busy[b.Partition] = false
+		now--
+		return nil
+	})
+	start(t, cfg, h)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 600 }, 60*time.Second, 20*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Greater(t, most, 1, "partitions handled at the same time")
+	require.False(t, overlapped, "two batches of one partition at once")
+	require.True(t, inOrder, "records of a partition in offset order")
 }
 
 func TestMembersShareAndHandOverPartitions(t *testing.T) {
