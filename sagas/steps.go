@@ -645,43 +645,76 @@ func (w *Worker) capture(ctx context.Context, s *Saga) error {
 		if amount.Currency == "" {
 			amount = s.Total
 		}
+		recordCapture := func(ctx context.Context) error {
+			_, err := w.recordPayment(ctx, s, StepCapture, true, func(p *payment.Payment) ([]domain.Event, error) {
+				return p.DecideCapture(payment.Capture{Amount: amount, ProviderReference: res.Reference})
+			})
+			return err
+		}
+		captured := w.rec(s, StepCapture, n, "captured", res.Reference, start)
+		// The capture and the confirmation in one transaction: the confirm step's work
+		// (its events carry the confirm step's ids) without a transaction of its own.
+		confirmed := *s
+		confirmed.Payment, confirmed.CaptureRef = PaymentCaptured, res.Reference
+		confirmed.confirmed()
+		err = w.transition(ctx, s, &confirmed, []stepRecord{captured, w.rec(s, StepConfirm, 1, "confirmed", "with the capture", time.Now())},
+			func(ctx context.Context, _ pgx.Tx) error { return w.confirmIn(ctx, s, recordCapture) })
+		if err == nil || errors.Is(err, errFenced) || ctx.Err() != nil {
+			return err
+		}
+		// The confirmation was refused (the customer cancelled meanwhile) or failed: the
+		// capture is recorded alone, and the confirm step decides as it does after any
+		// capture.
 		next := *s
 		next.Payment, next.CaptureRef = PaymentCaptured, res.Reference
 		next.advance(StateConfirming, StepConfirm, time.Now().Add(w.cfg.ConfirmTimeout))
-		return w.transition(ctx, s, &next, []stepRecord{w.rec(s, StepCapture, n, "captured", res.Reference, start)},
-			func(ctx context.Context, _ pgx.Tx) error {
-				_, err := w.recordPayment(ctx, s, StepCapture, true, func(p *payment.Payment) ([]domain.Event, error) {
-					return p.DecideCapture(payment.Capture{Amount: amount, ProviderReference: res.Reference})
-				})
-				return err
-			})
+		return w.transition(ctx, s, &next, []stepRecord{captured},
+			func(ctx context.Context, _ pgx.Tx) error { return recordCapture(ctx) })
 	})
 }
 
-// confirm confirms the order and commits its reservations, in one transaction.
+// confirmed is the saga after its confirmation.
+func (s *Saga) confirmed() {
+	s.State, s.Step, s.Deadline, s.Attempt, s.LastError = StateConfirmed, "", time.Time{}, 0, ""
+	s.Stock, s.OrderStatus = StockCommitted, order.StatusConfirmed
+}
+
+// confirmIn commits the order's reservations and confirms it, in the step transaction
+// of ctx, after first (when set: the capture's record, which the history shows before
+// the confirmation).
+func (w *Worker) confirmIn(ctx context.Context, s *Saga, first func(ctx context.Context) error) error {
+	// The contended inventory streams are taken before anything is written: the
+	// transaction's id is taken by its first append, and a transaction that waited for a
+	// stream must be younger than the one it waited for.
+	if err := w.holdInventory(ctx, s.Items); err != nil {
+		return err
+	}
+	if first != nil {
+		if err := first(ctx); err != nil {
+			return err
+		}
+	}
+	for _, it := range s.Items {
+		err := w.inventory(ctx, s, StepConfirm, it.ProductID, func(inv *product.Inventory) ([]domain.Event, error) {
+			return inv.DecideCommit(product.Commit{OrderID: s.OrderID})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	_, err := w.orderCmd(ctx, s, StepConfirm, (*order.Order).DecideConfirm)
+	return err
+}
+
+// confirm confirms the order and commits its reservations, in one transaction (after
+// a capture whose transaction could not confirm; see capture).
 func (w *Worker) confirm(ctx context.Context, s *Saga) error {
 	return w.attempts(ctx, s, StepConfirm, s.Deadline, 0, func(ctx context.Context, n int) error {
 		start := time.Now()
 		next := *s
-		next.State, next.Step, next.Deadline, next.Attempt, next.LastError = StateConfirmed, "", time.Time{}, 0, ""
-		next.Stock, next.OrderStatus = StockCommitted, order.StatusConfirmed
+		next.confirmed()
 		err := w.transition(ctx, s, &next, []stepRecord{w.rec(s, StepConfirm, n, "confirmed", "", start)}, func(ctx context.Context, _ pgx.Tx) error {
-			// The contended inventory streams first: the transaction's id is taken by its
-			// first append, and the fewer writes before a contended one, the fewer
-			// "appended by a younger transaction" conflicts.
-			if err := w.holdInventory(ctx, s.Items); err != nil {
-				return err
-			}
-			for _, it := range s.Items {
-				err := w.inventory(ctx, s, StepConfirm, it.ProductID, func(inv *product.Inventory) ([]domain.Event, error) {
-					return inv.DecideCommit(product.Commit{OrderID: s.OrderID})
-				})
-				if err != nil {
-					return err
-				}
-			}
-			_, err := w.orderCmd(ctx, s, StepConfirm, (*order.Order).DecideConfirm)
-			return err
+			return w.confirmIn(ctx, s, nil)
 		})
 		if domain.HasCode(err, order.CodeOrderAlreadyCancelled) {
 			// The customer cancelled while the saga was paying: undo, with their reason.
