@@ -314,6 +314,8 @@ type gate struct {
 	mu          sync.Mutex
 	holdAuth    chan struct{}
 	authCalled  chan struct{}
+	holdCapture chan struct{} // closed: the capture goes through
+	captured    chan struct{} // told when a capture went through
 	failCapture error
 	failVoid    error
 }
@@ -340,12 +342,26 @@ func (g *gate) Authorize(ctx context.Context, req psp.AuthorizeRequest) (psp.Aut
 
 func (g *gate) Capture(ctx context.Context, req psp.CaptureRequest) (psp.Capture, error) {
 	g.mu.Lock()
-	err := g.failCapture
+	err, hold, captured := g.failCapture, g.holdCapture, g.captured
 	g.mu.Unlock()
 	if err != nil {
 		return psp.Capture{}, err
 	}
-	return g.Provider.Capture(ctx, req)
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return psp.Capture{}, ctx.Err()
+		}
+	}
+	c, err := g.Provider.Capture(ctx, req)
+	if err == nil && captured != nil {
+		select {
+		case captured <- struct{}{}:
+		default:
+		}
+	}
+	return c, err
 }
 
 func (g *gate) Void(ctx context.Context, req psp.VoidRequest) (psp.Void, error) {

@@ -197,6 +197,38 @@ func TestCustomerCancelWhilePaying(t *testing.T) {
 	require.Zero(t, inv.Reserved())
 }
 
+// TestCustomerCancelWhileCapturing: the customer cancels while the capture is with the
+// provider. The capture's transaction cannot confirm the order any more; the capture is
+// recorded alone, the stock released and the money refunded.
+func TestCustomerCancelWhileCapturing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, true)
+	g := &gate{Provider: h.sim, holdCapture: make(chan struct{}), captured: make(chan struct{}, 1)}
+	h.worker(t, g, "w1")
+	p := h.product(t, 10, 700)
+
+	id := h.place(t, newID(), pspsim.TokenVisa, line{p, 2, 700})
+	h.waitFor(t, func(v sagas.SagaView) bool { return v.State == sagas.StateCapturing }, id)
+	h.cancel(t, id)
+	h.waitFor(t, func(v sagas.SagaView) bool { return v.CancelRequested }, id)
+	close(g.holdCapture)
+	select {
+	case <-g.captured:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the saga never captured")
+	}
+
+	v := h.waitSettled(t, id)[id]
+	require.Equal(t, sagas.StateCancelled, v.State)
+	require.Equal(t, string(order.ReasonCancelledByUser), v.Reason)
+	require.Equal(t, order.StatusCancelled, h.order(t, id).Status())
+	require.Equal(t, []string{"authorize:authorized", "capture:captured", "refund:refunded"}, h.ledger(t, id))
+	require.Equal(t, []string{"payment.authorized", "payment.captured", "payment.refunded"}, h.payment(t, id))
+	inv := h.inventory(t, p)
+	require.Equal(t, int64(10), inv.OnHand())
+	require.Zero(t, inv.Reserved())
+}
+
 // TestCustomerCancelAfterConfirmation: a confirmed order cancelled by its customer is
 // refunded and its stock put back on hand.
 func TestCustomerCancelAfterConfirmation(t *testing.T) {
