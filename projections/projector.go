@@ -184,15 +184,18 @@ func (p *Projector) Handle(ctx context.Context, b consumer.Batch) error {
 		if st, err = p.model.apply(ctx, tx, version, evs, live, p.heal); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE projection_offsets SET next_offset = greatest(next_offset, $5),
+		// One round trip for both.
+		q = &pgx.Batch{}
+		q.Queue(`UPDATE projection_offsets SET next_offset = greatest(next_offset, $5),
 				position = greatest(position, $6), updated_at = now()
 			WHERE name = $1 AND version = $2 AND topic = $3 AND partition = $4`,
-			name, version, b.Topic, b.Partition, last+1, maxPos); err != nil {
+			name, version, b.Topic, b.Partition, last+1, maxPos)
+		// Delivered at commit: WaitForVersion callers look again.
+		q.Queue(`SELECT pg_notify('ordo_projections_' || current_schema(), $1)`, name)
+		if err := tx.SendBatch(ctx, q).Close(); err != nil {
 			return fmt.Errorf("store offset: %w", err)
 		}
-		// Delivered at commit: WaitForVersion callers look again.
-		_, err = tx.Exec(ctx, `SELECT pg_notify('ordo_projections_' || current_schema(), $1)`, name)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
