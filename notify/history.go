@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ordo-platform/ordo/domain"
 	"github.com/ordo-platform/ordo/domain/order"
 	"github.com/ordo-platform/ordo/domain/user"
 	"github.com/ordo-platform/ordo/eventstore/record"
@@ -102,14 +103,20 @@ func NewHistory(pool *pgxpool.Pool, email bool, log *slog.Logger) *History {
 	return &History{pool: pool, Email: email, log: log}
 }
 
-// Handle implements consumer.Handler: one transaction per batch.
+// Handle implements consumer.Handler: one transaction per batch, of four round trips
+// whatever the batch's size. The events are decoded before it begins, and each step is
+// one statement (or one pgx.Batch) for the whole batch. The transaction has to be short:
+// while it is open the event store's readers (the relay first) see nothing newer than its
+// start (eventstore/postgres/doc.go), and with five statements per record it used to stay
+// open for a second under load, the largest wait between an order being placed and the
+// saga hearing of it.
 func (h *History) Handle(ctx context.Context, b consumer.Batch) error {
-	tx, err := h.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	var statuses []string
+	var (
+		regs   []user.Registered
+		placed = map[uuid.UUID]uuid.UUID{} // order -> customer, from this batch's order.placed
+		notes  []Notification
+		ids    []uuid.UUID // notes' event ids
+	)
 	for _, r := range b.Records {
 		e, err := record.ToEvent(r)
 		if err != nil {
@@ -128,91 +135,194 @@ func (h *History) Handle(ctx context.Context, b consumer.Batch) error {
 			}
 			continue
 		}
-		status, err := h.apply(ctx, tx, e.ID, e.Version, e.OccurredAt, de)
-		if err != nil {
-			return fmt.Errorf("notify %s: %w", e.ID, err)
+		n := Notification{Type: "order.status", Version: e.Version, OccurredAt: e.OccurredAt.UTC()}
+		switch de := de.(type) {
+		case user.Registered:
+			regs = append(regs, de)
+			continue
+		case order.Placed:
+			n.OrderID, n.CustomerID, n.Status = uuid.UUID(de.OrderID), uuid.UUID(de.CustomerID), "pending"
+			placed[n.OrderID] = n.CustomerID
+		case order.Confirmed:
+			n.OrderID, n.Status = uuid.UUID(de.OrderID), "confirmed"
+		case order.Cancelled:
+			n.OrderID, n.Status, n.Reason, n.Detail = uuid.UUID(de.OrderID), "cancelled", string(de.Reason), de.Detail
+		default:
+			continue
 		}
-		if status != "" {
-			statuses = append(statuses, status)
+		notes = append(notes, n)
+		ids = append(ids, e.ID)
+	}
+	if len(regs) == 0 && len(notes) == 0 {
+		return nil
+	}
+
+	tx, err := h.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	fresh, err := h.prepare(ctx, tx, regs, placed, notes, ids)
+	if err != nil {
+		return err
+	}
+	if len(fresh) > 0 {
+		if err := h.record(ctx, tx, fresh); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	for _, s := range statuses {
-		metricNotifications.WithLabelValues(s).Inc()
+	for _, f := range fresh {
+		metricNotifications.WithLabelValues(f.Status).Inc()
 	}
 	return nil
 }
 
-// apply records one event and returns the status it notified ("" for none).
-func (h *History) apply(ctx context.Context, tx pgx.Tx, eventID uuid.UUID, version int64, at time.Time, e domain.Event) (string, error) {
-	var (
-		orderID  uuid.UUID
-		customer uuid.UUID
-		status   string
-		reason   string
-		detail   string
-	)
-	switch e := e.(type) {
-	case user.Registered:
-		_, err := tx.Exec(ctx, `INSERT INTO notify_customers (user_id, email, name) VALUES ($1, $2, $3)
+// fresh is a notification to record: not recorded before.
+type fresh struct {
+	Notification
+	eventID uuid.UUID
+}
+
+// prepare records the batch's customers and orders and returns the notifications not
+// recorded yet (a redelivered batch has none), each with its customer: one round trip.
+func (h *History) prepare(ctx context.Context, tx pgx.Tx, regs []user.Registered, placed map[uuid.UUID]uuid.UUID,
+	notes []Notification, ids []uuid.UUID) ([]fresh, error) {
+	q := &pgx.Batch{}
+	for _, r := range regs {
+		q.Queue(`INSERT INTO notify_customers (user_id, email, name) VALUES ($1, $2, $3)
 			ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, name = excluded.name`,
-			uuid.UUID(e.UserID), e.Email, e.Name)
-		return "", err
-	case order.Placed:
-		orderID, customer, status = uuid.UUID(e.OrderID), uuid.UUID(e.CustomerID), "pending"
-		if _, err := tx.Exec(ctx, `INSERT INTO notify_orders (order_id, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-			orderID, customer); err != nil {
-			return "", err
-		}
-	case order.Confirmed:
-		orderID, status = uuid.UUID(e.OrderID), "confirmed"
-	case order.Cancelled:
-		orderID, status, reason, detail = uuid.UUID(e.OrderID), "cancelled", string(e.Reason), e.Detail
-	default:
-		return "", nil
+			uuid.UUID(r.UserID), r.Email, r.Name)
 	}
-	if customer == uuid.Nil {
-		// Confirmed and cancelled come after placed in the same partition (same key).
-		if err := tx.QueryRow(ctx, `SELECT customer_id FROM notify_orders WHERE order_id = $1`, orderID).Scan(&customer); err != nil {
-			return "", fmt.Errorf("customer of order %s: %w", orderID, err)
+	orders, customers := make([]uuid.UUID, 0, len(placed)), make([]uuid.UUID, 0, len(placed))
+	for o, c := range placed {
+		orders, customers = append(orders, o), append(customers, c)
+	}
+	q.Queue(`INSERT INTO notify_orders (order_id, customer_id) SELECT * FROM unnest($1::uuid[], $2::uuid[])
+		ON CONFLICT DO NOTHING`, orders, customers)
+	// Confirmed and cancelled come after placed in the same partition (same key): their
+	// placed is in this batch or recorded by an earlier one.
+	var unknown []uuid.UUID
+	for _, n := range notes {
+		if _, ok := placed[n.OrderID]; !ok && n.CustomerID == uuid.Nil {
+			unknown = append(unknown, n.OrderID)
 		}
 	}
-	var seen bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM order_notifications WHERE event_id = $1)`, eventID).Scan(&seen); err != nil {
-		return "", err
+	known := map[uuid.UUID]uuid.UUID{}
+	q.Queue(`SELECT order_id, customer_id FROM notify_orders WHERE order_id = ANY($1)`, unknown).Query(func(rows pgx.Rows) error {
+		var o, c uuid.UUID
+		_, err := pgx.ForEachRow(rows, []any{&o, &c}, func() error { known[o] = c; return nil })
+		return err
+	})
+	seen := map[uuid.UUID]bool{}
+	q.Queue(`SELECT event_id FROM order_notifications WHERE event_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		var id uuid.UUID
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error { seen[id] = true; return nil })
+		return err
+	})
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return nil, err
 	}
-	if seen {
-		return "", nil // redelivered
+	var out []fresh
+	for i, n := range notes {
+		if seen[ids[i]] {
+			continue // redelivered
+		}
+		seen[ids[i]] = true // once, should a batch hold a record twice
+		if n.CustomerID == uuid.Nil {
+			c, ok := placed[n.OrderID]
+			if !ok {
+				if c, ok = known[n.OrderID]; !ok {
+					return nil, fmt.Errorf("notify %s: customer of order %s: %w", ids[i], n.OrderID, pgx.ErrNoRows)
+				}
+			}
+			n.CustomerID = c
+		}
+		out = append(out, fresh{n, ids[i]})
 	}
-	var seq int64
-	if err := tx.QueryRow(ctx, `INSERT INTO notify_customers (user_id, last_seq) VALUES ($1, 1)
-		ON CONFLICT (user_id) DO UPDATE SET last_seq = notify_customers.last_seq + 1 RETURNING last_seq`, customer).Scan(&seq); err != nil {
-		return "", err
+	return out, nil
+}
+
+// record numbers the notifications per customer, stores them, announces them and queues
+// their emails: two round trips. Each customer's sequence is taken under its row's lock
+// (held to commit), so a customer's notifications become visible in sequence order; the
+// rows are locked in customer order, so that two batches never wait for each other in a
+// cycle.
+func (h *History) record(ctx context.Context, tx pgx.Tx, fs []fresh) error {
+	count := map[uuid.UUID]int64{}
+	for _, f := range fs {
+		count[f.CustomerID]++
 	}
-	n := Notification{Type: "order.status", Seq: seq, CustomerID: customer, OrderID: orderID, Status: status,
-		Reason: reason, Detail: detail, Version: version, OccurredAt: at.UTC()}
-	if _, err := tx.Exec(ctx, `INSERT INTO order_notifications (customer_id, seq, event_id, order_id, status, reason, detail, version, occurred_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, customer, seq, eventID, orderID, status, reason, detail, version, n.OccurredAt); err != nil {
-		return "", err
+	customers := make([]uuid.UUID, 0, len(count))
+	for c := range count {
+		customers = append(customers, c)
 	}
-	payload, err := json.Marshal(announcement{Notification: n, Customer: customer})
+	slices.SortFunc(customers, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	counts := make([]int64, len(customers))
+	for i, c := range customers {
+		counts[i] = count[c]
+	}
+	next := map[uuid.UUID]int64{} // the next seq to hand out, per customer
+	rows, err := tx.Query(ctx, `INSERT INTO notify_customers (user_id, last_seq)
+		SELECT * FROM unnest($1::uuid[], $2::bigint[]) ORDER BY 1
+		ON CONFLICT (user_id) DO UPDATE SET last_seq = notify_customers.last_seq + excluded.last_seq
+		RETURNING user_id, last_seq`, customers, counts)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, string(payload)); err != nil {
-		return "", err
+	var (
+		c    uuid.UUID
+		last int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&c, &last}, func() error { next[c] = last - count[c] + 1; return nil }); err != nil {
+		return err
 	}
-	if h.Email && (status == "confirmed" || status == "cancelled") {
-		subject, body := emailText(n)
-		if _, err := tx.Exec(ctx, `INSERT INTO email_outbox (event_id, customer_id, subject, body) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (event_id) DO NOTHING`, eventID, customer, subject, body); err != nil {
-			return "", err
+
+	n := len(fs)
+	var (
+		custs, events, orders                = make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
+		seqs, versions                       = make([]int64, n), make([]int64, n)
+		statuses, reasons, details, payloads = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		at                                   = make([]time.Time, n)
+		mailEvents, mailCustomers            []uuid.UUID
+		subjects, bodies                     []string
+	)
+	for i := range fs {
+		f := &fs[i]
+		f.Seq = next[f.CustomerID]
+		next[f.CustomerID]++
+		payload, err := json.Marshal(announcement{Notification: f.Notification, Customer: f.CustomerID})
+		if err != nil {
+			return err
 		}
-		metricEmails.WithLabelValues("queued").Inc()
+		custs[i], seqs[i], events[i], orders[i] = f.CustomerID, f.Seq, f.eventID, f.OrderID
+		statuses[i], reasons[i], details[i], versions[i], at[i] = f.Status, f.Reason, f.Detail, f.Version, f.OccurredAt
+		payloads[i] = string(payload)
+		if h.Email && (f.Status == "confirmed" || f.Status == "cancelled") {
+			subject, body := emailText(f.Notification)
+			mailEvents, mailCustomers = append(mailEvents, f.eventID), append(mailCustomers, f.CustomerID)
+			subjects, bodies = append(subjects, subject), append(bodies, body)
+		}
 	}
-	return status, nil
+	q := &pgx.Batch{}
+	q.Queue(`INSERT INTO order_notifications (customer_id, seq, event_id, order_id, status, reason, detail, version, occurred_at)
+		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+		                     $8::bigint[], $9::timestamptz[])`,
+		custs, seqs, events, orders, statuses, reasons, details, versions, at)
+	// Delivered at commit, in this order.
+	q.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i`, Channel, payloads)
+	if len(mailEvents) > 0 {
+		q.Queue(`INSERT INTO email_outbox (event_id, customer_id, subject, body)
+			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) ON CONFLICT (event_id) DO NOTHING`,
+			mailEvents, mailCustomers, subjects, bodies)
+	}
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return err
+	}
+	metricEmails.WithLabelValues("queued").Add(float64(len(mailEvents)))
+	return nil
 }
 
 func emailText(n Notification) (subject, body string) {
