@@ -658,7 +658,17 @@ func (w *Worker) capture(ctx context.Context, s *Saga) error {
 		confirmed.Payment, confirmed.CaptureRef = PaymentCaptured, res.Reference
 		confirmed.confirmed()
 		err = w.transition(ctx, s, &confirmed, []stepRecord{captured, w.rec(s, StepConfirm, 1, "confirmed", "with the capture", time.Now())},
-			func(ctx context.Context, _ pgx.Tx) error { return w.confirmIn(ctx, s, recordCapture) })
+			func(ctx context.Context, _ pgx.Tx) error {
+				// The confirmation is its own span in the order's trace, inside the capture's.
+				cctx, span := tracer.Start(ctx, "saga "+string(ActConfirm), trace.WithAttributes(
+					attribute.String("ordo.order_id", s.OrderID.String()), attribute.Bool("ordo.saga.with_capture", true)))
+				defer span.End()
+				err := w.confirmIn(cctx, s, recordCapture)
+				if err != nil {
+					span.RecordError(err)
+				}
+				return err
+			})
 		if err == nil || errors.Is(err, errFenced) || ctx.Err() != nil {
 			return err
 		}
