@@ -142,6 +142,17 @@ type Notifier interface {
 	Appended() <-chan struct{}
 }
 
+// StreamTypeReader is implemented by stores that can leave out, on their side, the
+// events of stream types a reader skips (a rebuild of one read model reads the whole
+// store for a few stream types).
+type StreamTypeReader interface {
+	// ReadAllTypes reads as ReadAll(ctx, after, limit) does and returns, of those events,
+	// the ones whose stream type is one of streamTypes, with how many events ReadAll
+	// would have returned and the position of the last of them (after when none): the
+	// next read goes on from there.
+	ReadAllTypes(ctx context.Context, after int64, limit int, streamTypes []string) (events []Event, read int, last int64, err error)
+}
+
 // Backlogger is implemented by stores that can say how far behind a reader at a given
 // position is, for lag metrics.
 type Backlogger interface {

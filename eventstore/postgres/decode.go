@@ -32,7 +32,19 @@ var eventColumnTypes = [...]uint32{
 // and payload; stream and event types are shared). Any other format (a connection in
 // simple-protocol mode) takes the generic Scan.
 func collectEvents(rows pgx.Rows, limit int) ([]eventstore.Event, error) {
+	evs, _, err := collect(rows, limit, false)
+	return evs, err
+}
+
+// collect is collectEvents for rows that, with counted, carry a bigint column after the
+// event's; it returns that column's value in the last row (0 without rows).
+func collect(rows pgx.Rows, limit int, counted bool) ([]eventstore.Event, int64, error) {
 	defer rows.Close()
+	columns := len(eventColumnTypes)
+	if counted {
+		columns++
+	}
+	var count int64
 	// Room for a whole page of the usual sizes (the relay's 10,000, a subscription's
 	// less): growing the slice copies every event read so far, which was 40% of a 10,000
 	// event page's decoding. Larger limits grow from there.
@@ -42,7 +54,12 @@ func collectEvents(rows pgx.Rows, limit int) ([]eventstore.Event, error) {
 	for rows.Next() {
 		if fast < 0 {
 			fast = 0
-			if binaryEventColumns(rows.FieldDescriptions()) {
+			fds := rows.FieldDescriptions()
+			if len(fds) != columns {
+				return nil, 0, fmt.Errorf("read events: %d columns, want %d", len(fds), columns)
+			}
+			if binaryEventColumns(fds[:len(eventColumnTypes)]) && (!counted || fds[columns-1].DataTypeOID == pgtype.Int8OID &&
+				fds[columns-1].Format == pgtype.BinaryFormatCode) {
 				fast = 1
 			}
 		}
@@ -50,17 +67,25 @@ func collectEvents(rows pgx.Rows, limit int) ([]eventstore.Event, error) {
 			e   eventstore.Event
 			err error
 		)
-		if fast == 1 {
-			err = decodeEvent(rows.RawValues(), &e, names)
-		} else {
+		switch {
+		case fast == 1:
+			v := rows.RawValues()
+			if err = decodeEvent(v[:len(eventColumnTypes)], &e, names); err == nil && counted {
+				if count, err = int8At(v[columns-1]); err != nil {
+					err = fmt.Errorf("read event %s: count: %w", e.ID, err)
+				}
+			}
+		case counted:
+			e, err = scanEvent(rows, &count)
+		default:
 			e, err = scanEvent(rows)
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	return out, count, rows.Err()
 }
 
 func binaryEventColumns(fds []pgconn.FieldDescription) bool {

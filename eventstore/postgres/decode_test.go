@@ -49,7 +49,7 @@ func TestDecodeEqualsScan(t *testing.T) {
 	require.True(t, binary, "pgx reads these columns in binary")
 	fast, err := collectEvents(query(), 10)
 	require.NoError(t, err)
-	generic, err := pgx.CollectRows(query(), scanEvent)
+	generic, err := pgx.CollectRows(query(), func(row pgx.CollectableRow) (eventstore.Event, error) { return scanEvent(row) })
 	require.NoError(t, err)
 	require.Len(t, fast, len(events))
 	require.Equal(t, generic, fast)
@@ -57,5 +57,17 @@ func TestDecodeEqualsScan(t *testing.T) {
 		require.Equal(t, events[i].ID, e.ID)
 		require.True(t, events[i].OccurredAt.Equal(e.OccurredAt))
 		require.Equal(t, events[i].Metadata, e.Metadata)
+	}
+
+	// With a count column after the event's (ReadAllTypes), in binary and, through the
+	// simple protocol, in text (the generic Scan).
+	counted := `SELECT e.*, 42::bigint FROM (` + selectEvent + `WHERE stream_id = $1) e ORDER BY version`
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeSimpleProtocol} {
+		rows, err := s.pool.Query(ctx, counted, mode, st.ID)
+		require.NoError(t, err)
+		got, n, err := collect(rows, 10, true)
+		require.NoError(t, err, mode)
+		require.Equal(t, int64(42), n, mode)
+		require.Equal(t, fast, got, mode)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,6 +56,7 @@ func WithGroupCommit(workers int) Option {
 
 var _ eventstore.Store = (*Store)(nil)
 var _ eventstore.Notifier = (*Store)(nil)
+var _ eventstore.StreamTypeReader = (*Store)(nil)
 
 // New returns a store over pool. The tables must exist (Migrations). The schema the pool
 // resolves "events" to (its search_path) names the notification channel, so stores in
@@ -493,7 +495,10 @@ func (s *Store) ReadStreamTx(ctx context.Context, tx pgx.Tx, streamID string, fr
 
 // visibleBound is the exclusive upper bound of the positions that can no longer be
 // preceded by a late commit: every transaction older than the snapshot's xmin is over.
-const visibleBound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`
+// It is a scalar subquery so that Postgres computes it once per statement (an InitPlan)
+// rather than once per row it filters (a stable function call is not folded): 0.2–0.3 µs
+// per event read, 5–10% of a page read's time in Postgres.
+const visibleBound = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`
 
 // readAllSQL takes the first $2 events after $1 in position order and keeps those below
 // the visible bound. That is the same set as the first $2 events after $1 that are below
@@ -519,6 +524,42 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]eventsto
 	return evs, nil
 }
 
+// readAllTypesSQL is readAllSQL's page ($1, $2) with only the events of the stream types
+// in $3 sent, plus always the page's last event (which tells the reader where the page
+// ends), each row with the page's size. The page's end is found first (an index scan of
+// positions that stops after $2 rows); every event up to it is final (below the visible
+// bound), so reading them again in the same statement finds the same set. The LIMIT
+// keeps the second scan in index order (no sort), whatever the planner guesses of the
+// range.
+const readAllTypesSQL = `WITH scanned AS (
+		SELECT max(position) AS last, count(*) AS n FROM (
+			SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT $2
+		) page WHERE position < ` + visibleBound + `
+	)
+	SELECT e.*, s.n FROM scanned s CROSS JOIN LATERAL (` + selectEvent + `WHERE position > $1 AND position <= s.last
+		AND (stream_type = ANY($3) OR position = s.last) ORDER BY position LIMIT $2) e`
+
+// ReadAllTypes implements eventstore.StreamTypeReader: the events of other stream types
+// are skipped by Postgres, not sent.
+func (s *Store) ReadAllTypes(ctx context.Context, after int64, limit int, streamTypes []string) ([]eventstore.Event, int, int64, error) {
+	rows, err := s.pool.Query(ctx, readAllTypesSQL, after, limit, streamTypes)
+	if err != nil {
+		return nil, 0, after, fmt.Errorf("read all after %d: %w", after, err)
+	}
+	evs, n, err := collect(rows, limit, true)
+	if err != nil {
+		return nil, 0, after, fmt.Errorf("read all after %d: %w", after, err)
+	}
+	if len(evs) == 0 {
+		return evs, 0, after, nil
+	}
+	last := evs[len(evs)-1]
+	if !slices.Contains(streamTypes, last.StreamType) {
+		evs = evs[:len(evs)-1]
+	}
+	return evs, int(n), last.Position, nil
+}
+
 // StreamVersion implements eventstore.Store.
 func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, error) {
 	var v int64
@@ -541,15 +582,16 @@ func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
 // Appended implements eventstore.Notifier with LISTEN/NOTIFY.
 func (s *Store) Appended() <-chan struct{} { return s.notify.appended() }
 
-func scanEvent(row pgx.CollectableRow) (eventstore.Event, error) {
+// scanEvent scans a row of selectEvent's columns followed by the extra ones.
+func scanEvent(row pgx.CollectableRow, extra ...any) (eventstore.Event, error) {
 	var (
 		e                      eventstore.Event
 		schemaVersion          int32
 		id, correlation, cause pgtype.UUID // scanned natively; see pgUUID
 	)
-	err := row.Scan(&e.Position, &id, &e.StreamID, &e.StreamType, &e.Version, &e.Type, &schemaVersion,
+	err := row.Scan(append([]any{&e.Position, &id, &e.StreamID, &e.StreamType, &e.Version, &e.Type, &schemaVersion,
 		&e.SchemaFingerprint, &e.OccurredAt, &e.RecordedAt, &correlation, &cause, &e.Metadata.Actor,
-		&e.Metadata.TraceParent, &e.Payload)
+		&e.Metadata.TraceParent, &e.Payload}, extra...)...)
 	e.ID, e.SchemaVersion = id.Bytes, int(schemaVersion)
 	e.Metadata.CorrelationID, e.Metadata.CausationID = correlation.Bytes, cause.Bytes // zero when NULL
 	return e, err
