@@ -41,13 +41,14 @@ type RebuildProgress struct {
 	Phase      string
 	// Position is the store position checkpointed so far.
 	Position int64
-	// Events counts the store events read into this version so far (every stream type;
-	// other projections' events are read and skipped), across resumed runs.
+	// Events counts the store events read into this version so far (every stream type:
+	// the store leaves out other projections' events or they are skipped here), across
+	// resumed runs.
 	Events int64
 	// RunEvents counts the events read by this run.
 	RunEvents int64
 	// Remaining estimates the events still to read (from the store's Backlog; -1 when
-	// the store cannot tell).
+	// the store cannot tell). It is counted only for a Progress callback.
 	Remaining int64
 	Elapsed   time.Duration
 }
@@ -141,7 +142,10 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, na
 	res.Version, res.Resumed = b.version, b.resumed
 	log.Info("rebuild starting", "version", b.version, "resumed", b.resumed, "from", b.position)
 
-	b.remaining = b.backlog(ctx)
+	b.remaining = -1
+	if opts.Progress != nil { // counting a large backlog takes a while: only for a display
+		b.remaining = b.backlog(ctx)
+	}
 	b.report(PhaseRebuild)
 	if err := b.load(ctx); err != nil {
 		return b.result(res), err
@@ -301,14 +305,26 @@ func (b *rebuilder) load(ctx context.Context) error {
 }
 
 func (b *rebuilder) read(ctx context.Context, after int64) page {
-	stored, err := b.store.ReadAll(ctx, after, b.opts.PageSize)
-	if err != nil {
-		return page{err: err}
+	var p page
+	var stored []eventstore.Event
+	if tr, ok := b.store.(eventstore.StreamTypeReader); ok {
+		// The store leaves out the other stream types' events (most of the store, for
+		// some read models) instead of sending them to be skipped here.
+		var err error
+		if stored, p.read, p.last, err = tr.ReadAllTypes(ctx, after, b.opts.PageSize, b.m.streamTypes()); err != nil {
+			return page{err: err}
+		}
+	} else {
+		var err error
+		if stored, err = b.store.ReadAll(ctx, after, b.opts.PageSize); err != nil {
+			return page{err: err}
+		}
+		p.read = len(stored)
+		if len(stored) > 0 {
+			p.last = stored[len(stored)-1].Position
+		}
 	}
-	p := page{read: len(stored), events: make([]event, 0, len(stored))}
-	if len(stored) > 0 {
-		p.last = stored[len(stored)-1].Position
-	}
+	p.events = make([]event, 0, len(stored))
 	for _, e := range stored {
 		if !wants(b.m, e.StreamType) {
 			continue
