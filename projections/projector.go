@@ -34,7 +34,7 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults.
-func DefaultConfig() Config { return Config{Topics: topic.Default} }
+func DefaultConfig() Config { return Config{Topics: topic.Default, MaxPollRecords: 20000} }
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
