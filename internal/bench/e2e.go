@@ -139,6 +139,8 @@ func startE2EStack(ctx context.Context, env Env) (_ *e2eStack, err error) {
 		// orders are not fraud here.
 		"ORDO_FRAUD_VELOCITY_MAX_ORDERS=1000000",
 		"ORDO_LOG_LEVEL=warn",
+		// The stack's own profiler, apart from the bench's (ORDO_PPROF_ADDR): empty is off.
+		"ORDO_PPROF_ADDR="+os.Getenv("ORDO_BENCH_STACK_PPROF_ADDR"),
 	)
 	run := func(stdin string, args ...string) error {
 		c := exec.CommandContext(ctx, bin, args...)
