@@ -177,11 +177,7 @@ type Decoded struct {
 // Decode decodes e's payload with codec, both as JSON (for the events table) and as the
 // domain event (for the typed tables).
 func Decode(codec *schemas.Codec, e eventstore.Event) (Decoded, error) {
-	js, err := codec.DecodeJSON(e.Type, e.SchemaVersion, e.Payload)
-	if err != nil {
-		return Decoded{}, fmt.Errorf("event %s (%s@%d): %w", e.ID, e.StreamID, e.Version, err)
-	}
-	v, err := codec.Decode(e.Type, e.SchemaVersion, e.Payload)
+	v, js, err := codec.DecodeWithJSON(e.Type, e.SchemaVersion, e.Payload)
 	if err != nil {
 		return Decoded{}, fmt.Errorf("event %s (%s@%d): %w", e.ID, e.StreamID, e.Version, err)
 	}

@@ -62,3 +62,19 @@ func BenchmarkDecodeOrderPlacedParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeWithJSONOrderPlaced is what the analytics sink needs of each event
+// (the domain value and its JSON) from one read; compare with Decode + DecodeJSON.
+func BenchmarkDecodeWithJSONOrderPlaced(b *testing.B) {
+	c := newCodec(b)
+	enc, err := c.Encode(orderPlaced())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := c.DecodeWithJSON(order.TypePlaced, enc.Version, enc.Payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -20,7 +20,8 @@ type binding struct {
 	record     reflect.Type // R
 	encode     func(api avro.API, schema avro.Schema, e domain.Event) ([]byte, error)
 	decode     func(r *avro.Reader, schema avro.Schema) (domain.Event, error)
-	decodeJSON func(r *avro.Reader, schema avro.Schema) ([]byte, error)
+	// decodeJSON decodes like decode and renders the event as JSON too.
+	decodeJSON func(r *avro.Reader, schema avro.Schema) (domain.Event, []byte, error)
 }
 
 func bind[E domain.Event, R any](toRecord func(E) R, toEvent func(*R) (E, error)) binding {
@@ -60,15 +61,19 @@ func bind[E domain.Event, R any](toRecord func(E) R, toEvent func(*R) (E, error)
 			}
 			return e, nil
 		},
-		decodeJSON: func(r *avro.Reader, schema avro.Schema) ([]byte, error) {
+		decodeJSON: func(r *avro.Reader, schema avro.Schema) (domain.Event, []byte, error) {
 			e, err := readEvent(r, schema)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			// Render from the domain value: ids come out canonical whatever
 			// spelling the payload had.
 			rec := toRecord(e)
-			return json.Marshal(&rec)
+			js, err := json.Marshal(&rec)
+			if err != nil {
+				return nil, nil, err
+			}
+			return e, js, nil
 		},
 	}
 }

@@ -277,20 +277,30 @@ func (c *Codec) Decode(eventType string, version int, payload []byte) (domain.Ev
 // amounts as integers. Secrets (password hashes) are replaced by
 // "[redacted]": this JSON is for people and analytics, not for logging in.
 func (c *Codec) DecodeJSON(eventType string, version int, payload []byte) ([]byte, error) {
+	_, js, err := c.DecodeWithJSON(eventType, version, payload)
+	return js, err
+}
+
+// DecodeWithJSON returns what Decode and DecodeJSON return, from one read of the
+// payload (for readers that need both, such as the analytics sink).
+func (c *Codec) DecodeWithJSON(eventType string, version int, payload []byte) (domain.Event, []byte, error) {
 	sv, ec, err := c.lookup(eventType, version)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []byte
+	var (
+		e   domain.Event
+		out []byte
+	)
 	err = c.read(sv, payload, func(r *avro.Reader) error {
 		var err error
-		out, err = ec.binding.decodeJSON(r, sv.read)
+		e, out, err = ec.binding.decodeJSON(r, sv.read)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return e, out, nil
 }
 
 func (c *Codec) lookup(eventType string, version int) (*schemaVersion, *eventCodec, error) {

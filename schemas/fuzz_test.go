@@ -18,8 +18,8 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed seed
 
 const corpusDir = "testdata/fuzz/FuzzDecode"
 
-// FuzzDecode feeds arbitrary bytes to Decode and DecodeJSON for every event
-// type and version. Nothing may panic; both must agree on whether the bytes
+// FuzzDecode feeds arbitrary bytes to Decode, DecodeJSON and DecodeWithJSON for every event
+// type and version. Nothing may panic; they must agree on whether the bytes
 // are valid; valid bytes must give valid JSON and survive an encode/decode
 // round trip unchanged.
 //
@@ -50,6 +50,10 @@ func FuzzDecode(f *testing.F) {
 					continue
 				}
 				require.True(t, json.Valid(j), "%s v%d: invalid JSON %q", typ, v, j)
+				both, bothJSON, err := c.DecodeWithJSON(typ, v, data)
+				require.NoError(t, err, "%s v%d: DecodeWithJSON", typ, v)
+				require.Equal(t, e, both, "%s v%d: DecodeWithJSON's event", typ, v)
+				require.Equal(t, j, bothJSON, "%s v%d: DecodeWithJSON's JSON", typ, v)
 				require.Equal(t, typ, e.EventType())
 				enc, err := c.Encode(e)
 				require.NoError(t, err, "%s: a decoded event must encode", typ)
