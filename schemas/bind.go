@@ -15,11 +15,11 @@ import (
 // newest Avro schema. R carries `avro` tags (and identical `json` tags, for
 // DecodeJSON); toRecord and toEvent are the hand-written mapping.
 type binding struct {
-	eventType  string
-	sample     domain.Event // zero value of the domain type
-	record     reflect.Type // R
-	encode     func(api avro.API, schema avro.Schema, e domain.Event) ([]byte, error)
-	decode     func(r *avro.Reader, schema avro.Schema) (domain.Event, error)
+	eventType string
+	sample    domain.Event // zero value of the domain type
+	record    reflect.Type // R
+	encode    func(api avro.API, schema avro.Schema, e domain.Event) ([]byte, error)
+	decode    func(r *avro.Reader, schema avro.Schema) (domain.Event, error)
 	// decodeJSON decodes like decode and renders the event as JSON too.
 	decodeJSON func(r *avro.Reader, schema avro.Schema) (domain.Event, []byte, error)
 }
