@@ -305,24 +305,20 @@ func (b *rebuilder) load(ctx context.Context) error {
 }
 
 func (b *rebuilder) read(ctx context.Context, after int64) page {
-	var p page
-	var stored []eventstore.Event
+	var (
+		p      page
+		stored []eventstore.Event
+		err    error
+	)
 	if tr, ok := b.store.(eventstore.StreamTypeReader); ok {
 		// The store leaves out the other stream types' events (most of the store, for
 		// some read models) instead of sending them to be skipped here.
-		var err error
-		if stored, p.read, p.last, err = tr.ReadAllTypes(ctx, after, b.opts.PageSize, b.m.streamTypes()); err != nil {
-			return page{err: err}
-		}
-	} else {
-		var err error
-		if stored, err = b.store.ReadAll(ctx, after, b.opts.PageSize); err != nil {
-			return page{err: err}
-		}
-		p.read = len(stored)
-		if len(stored) > 0 {
-			p.last = stored[len(stored)-1].Position
-		}
+		stored, p.read, p.last, err = tr.ReadAllTypes(ctx, after, b.opts.PageSize, b.m.streamTypes())
+	} else if stored, err = b.store.ReadAll(ctx, after, b.opts.PageSize); err == nil && len(stored) > 0 {
+		p.read, p.last = len(stored), stored[len(stored)-1].Position
+	}
+	if err != nil {
+		return page{err: err}
 	}
 	p.events = make([]event, 0, len(stored))
 	for _, e := range stored {

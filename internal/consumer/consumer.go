@@ -124,12 +124,12 @@ type Config struct {
 	ParallelPartitions bool
 }
 
-// FetchMaxPartitionBytes is how much one fetch takes of a partition: 8 MiB, not
+// fetchMaxPartitionBytes is how much one fetch takes of a partition: 8 MiB, not
 // franz-go's 1 MiB, so that a backlog comes in batches of ~10-20k events of ~400 bytes
 // (a batch is one transaction for the projectors, one insert for the analytics sink),
 // not ~2,500. A fetch still returns as soon as any record is there, and all partitions
 // together stay under the client's FetchMaxBytes (50 MiB).
-const FetchMaxPartitionBytes = 8 << 20
+const fetchMaxPartitionBytes = 8 << 20
 
 // DefaultInstanceID is the static membership id of consumers whose Config leaves it
 // empty; `ordo` sets it from ORDO_KAFKA_INSTANCE_ID. Empty: dynamic membership.
@@ -250,7 +250,7 @@ func (c *Consumer) Start(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.revoked),
 		kgo.SessionTimeout(c.cfg.SessionTimeout),
-		kgo.FetchMaxPartitionBytes(FetchMaxPartitionBytes),
+		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
 	}
 	if c.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(c.cfg.InstanceID))
