@@ -93,8 +93,12 @@ func TestOneOrderOneTrace(t *testing.T) {
 				out = append(out, g)
 			}
 		}
-		if !hasSpan(rec, traceID, "saga confirm") {
-			out = append(out, "saga confirm")
+		// The capture's span ends after the confirmation's (its child, inside the same
+		// transaction): wait for both.
+		for _, span := range []string{"saga confirm", "saga capture"} {
+			if !hasSpan(rec, traceID, span) {
+				out = append(out, span)
+			}
 		}
 		return out
 	}
