@@ -212,10 +212,8 @@ func TestAdminDLQInspectAndRedrive(t *testing.T) {
 
 	// Both re-driven records arrive (a fresh consumer on a loaded machine can take more
 	// than a few seconds to fetch anything), and no third one comes after them.
-	got = testenv.ConsumeN(t, []string{ordersTopic}, 2, 30*time.Second)
+	got = testenv.ConsumeThenWatch(t, []string{ordersTopic}, 2, 30*time.Second, 3*time.Second)
 	require.Len(t, got, 2, "one record per re-drive, whatever was clicked")
-	require.LessOrEqual(t, len(testenv.ConsumeN(t, []string{ordersTopic}, 3, 3*time.Second)), 2,
-		"one record per re-drive, whatever was clicked")
 
 	// Bad requests.
 	s.do(t, http.MethodPost, "/v1/admin/dlq/redrive", map[string]any{}, bearer(admin)).problem(t, http.StatusUnprocessableEntity, "invalid_input")

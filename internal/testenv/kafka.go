@@ -52,6 +52,15 @@ func KafkaClient(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 // returns what it read.
 func ConsumeN(t testing.TB, topics []string, n int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
+	return ConsumeThenWatch(t, topics, n, timeout, 0)
+}
+
+// ConsumeThenWatch is ConsumeN followed, once n records are there, by watch more of
+// polling with the same consumer: what it returns beyond n records came after them.
+// Tests that check nothing more arrives use it, so that a slow fresh consumer cannot
+// pass such a check by fetching nothing.
+func ConsumeThenWatch(t testing.TB, topics []string, n int, timeout, watch time.Duration) []*kgo.Record {
+	t.Helper()
 	cl := KafkaClient(t, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -64,17 +73,25 @@ func ConsumeN(t testing.TB, topics []string, n int, timeout time.Duration) []*kg
 		offset    int64
 	}
 	seen := map[at]bool{}
-	for len(out) < n {
+	poll := func(ctx context.Context) {
 		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			break
-		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if k := (at{r.Topic, r.Partition, r.Offset}); !seen[k] {
 				seen[k] = true
 				out = append(out, r)
 			}
 		})
+	}
+	for len(out) < n && ctx.Err() == nil {
+		poll(ctx)
+	}
+	if len(out) < n || watch <= 0 {
+		return out
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), watch)
+	defer wcancel()
+	for wctx.Err() == nil {
+		poll(wctx)
 	}
 	return out
 }
