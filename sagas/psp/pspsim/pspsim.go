@@ -26,6 +26,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-platform/ordo/domain"
@@ -148,7 +149,7 @@ func (s *Simulator) Authorize(ctx context.Context, req psp.AuthorizeRequest) (ps
 		return psp.Authorization{}, err
 	}
 	var out psp.Authorization
-	err := s.inOrder(ctx, req.IdempotencyKey, "authorize", req.OrderID, func(tx pgx.Tx, prior *Operation, ops []Operation) (*Operation, error) {
+	err := s.inOrder(ctx, req.IdempotencyKey, "authorize", req.OrderID, func(prior *Operation, ops []Operation) (*Operation, error) {
 		if prior != nil {
 			a, err := s.authorization(*prior, "authorize", req.OrderID)
 			out = a
@@ -215,7 +216,7 @@ func (s *Simulator) Capture(ctx context.Context, req psp.CaptureRequest) (psp.Ca
 		out = psp.Capture{Reference: op.Reference, Amount: op.Amount}
 		return nil
 	}
-	err := s.inOrder(ctx, req.IdempotencyKey, "capture", req.OrderID, func(tx pgx.Tx, prior *Operation, ops []Operation) (*Operation, error) {
+	err := s.inOrder(ctx, req.IdempotencyKey, "capture", req.OrderID, func(prior *Operation, ops []Operation) (*Operation, error) {
 		if prior != nil {
 			return nil, answer(*prior)
 		}
@@ -260,7 +261,7 @@ func (s *Simulator) Void(ctx context.Context, req psp.VoidRequest) (psp.Void, er
 		}
 		return nil
 	}
-	err := s.inOrder(ctx, req.IdempotencyKey, "void", req.OrderID, func(tx pgx.Tx, prior *Operation, ops []Operation) (*Operation, error) {
+	err := s.inOrder(ctx, req.IdempotencyKey, "void", req.OrderID, func(prior *Operation, ops []Operation) (*Operation, error) {
 		auth = find(ops, "authorize", string(psp.Authorized))
 		if prior == nil {
 			prior = find(ops, "void", "") // voided before under another key: same answer
@@ -305,7 +306,7 @@ func (s *Simulator) Refund(ctx context.Context, req psp.RefundRequest) (psp.Refu
 		}
 		return nil
 	}
-	err := s.inOrder(ctx, req.IdempotencyKey, "refund", req.OrderID, func(tx pgx.Tx, prior *Operation, ops []Operation) (*Operation, error) {
+	err := s.inOrder(ctx, req.IdempotencyKey, "refund", req.OrderID, func(prior *Operation, ops []Operation) (*Operation, error) {
 		capt = find(ops, "capture", "")
 		if prior != nil {
 			return nil, answer(*prior)
@@ -363,24 +364,39 @@ func (s *Simulator) wait(ctx context.Context) error {
 // gets the answer recorded under the key (if any) and the order's operations, and
 // returns the operation to record (nil: nothing to record; it has set the answer).
 // After recording, answer turns the recorded row into the result.
+//
+// The transaction costs two round trips, not five: BEGIN, the lock and the read go in
+// one pipeline, the INSERT and COMMIT in another. A failure anywhere rolls back; a
+// connection still in a transaction after that is closed by the pool, never reused.
 func (s *Simulator) inOrder(ctx context.Context, key, operation string, orderID domain.ID,
-	decide func(tx pgx.Tx, prior *Operation, ops []Operation) (*Operation, error), answer func(Operation) error,
+	decide func(prior *Operation, ops []Operation) (*Operation, error), answer func(Operation) error,
 ) error {
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("pspsim %s: %w", operation, err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('pspsim:' || $1::text, 0))`, uuid.UUID(orderID)); err != nil {
-		return fmt.Errorf("pspsim %s: lock order: %w", operation, err)
-	}
-	rows, err := tx.Query(ctx, selectOp+`WHERE order_id = $1 OR idempotency_key = $2 ORDER BY created_at`, uuid.UUID(orderID), key)
-	if err != nil {
-		return fmt.Errorf("pspsim %s: %w", operation, err)
-	}
-	all, err := pgx.CollectRows(rows, scanOp)
-	if err != nil {
-		return fmt.Errorf("pspsim %s: %w", operation, err)
+	defer conn.Release()
+	open := false
+	defer func() {
+		if open {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	var all []Operation
+	b := &pgx.Batch{}
+	b.Queue("BEGIN").Exec(func(pgconn.CommandTag) error { open = true; return nil })
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('pspsim:' || $1::text, 0))`, uuid.UUID(orderID))
+	// Two index lookups, not `order_id = $1 OR idempotency_key = $2`: planned on a new,
+	// empty table, the OR became a sequential scan that a cached plan kept as the table grew.
+	b.Queue(selectOp+`WHERE order_id = $1
+		UNION ALL `+selectOp+`WHERE idempotency_key = $2 AND order_id <> $1 ORDER BY created_at`, uuid.UUID(orderID), key,
+	).Query(func(rows pgx.Rows) error {
+		var err error
+		all, err = pgx.CollectRows(rows, scanOp)
+		return err
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("pspsim %s: lock order and read: %w", operation, err)
 	}
 	var (
 		prior *Operation
@@ -394,23 +410,29 @@ func (s *Simulator) inOrder(ctx context.Context, key, operation string, orderID 
 			ops = append(ops, all[i])
 		}
 	}
-	op, err := decide(tx, prior, ops)
+	op, err := decide(prior, ops)
 	if err != nil || op == nil {
 		return err
 	}
 	if op.FraudReasons == nil {
 		op.FraudReasons = []string{}
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO pspsim_operations (idempotency_key, operation, order_id, token, amount_cents, currency,
+	b = &pgx.Batch{}
+	b.Queue(`INSERT INTO pspsim_operations (idempotency_key, operation, order_id, token, amount_cents, currency,
 		outcome, reference, decline_reason, decline_code, fraud_reasons, fraud_score)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING created_at`,
 		op.IdempotencyKey, op.Operation, uuid.UUID(op.OrderID), op.Token, op.Amount.Cents, op.Amount.Currency, op.Outcome, op.Reference,
-		op.DeclineReason, op.DeclineCode, op.FraudReasons, op.FraudScore).Scan(&op.CreatedAt)
-	if err != nil {
+		op.DeclineReason, op.DeclineCode, op.FraudReasons, op.FraudScore,
+	).QueryRow(func(row pgx.Row) error { return row.Scan(&op.CreatedAt) })
+	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		open = tag.String() != "COMMIT" // "ROLLBACK": the server rolled back
+		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("pspsim %s: record: %w", operation, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("pspsim %s: commit: %w", operation, err)
+	if open {
+		return fmt.Errorf("pspsim %s: record: the transaction did not commit", operation)
 	}
 	return answer(*op)
 }

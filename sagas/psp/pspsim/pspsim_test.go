@@ -168,3 +168,52 @@ func TestConcurrentCapturesChargeOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1299), captured)
 }
+
+// TestFailedCallsLeaveNoOpenTransaction: a call runs its transaction in two pipelines
+// (BEGIN, lock, read; INSERT, COMMIT). Whichever way it fails (a refused decision, a
+// provider that never answers, a failing INSERT), nothing is recorded and no connection
+// goes back to the pool inside a transaction or holding the order's lock.
+func TestFailedCallsLeaveNoOpenTransaction(t *testing.T) {
+	t.Parallel()
+	pool := testenv.PostgresSchema(t, pspsim.Migrations())
+	sim := pspsim.New(pool, pspsim.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// A refused decision: capture before any authorization.
+	id := newOrder()
+	_, err := sim.Capture(ctx, psp.CaptureRequest{IdempotencyKey: psp.Key(id, "capture"), OrderID: id, Amount: eur(100)})
+	require.ErrorIs(t, err, psp.ErrNotAuthorized)
+
+	// A provider that never answers.
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err = sim.Authorize(short, psp.AuthorizeRequest{IdempotencyKey: psp.Key(id, "authorize"), OrderID: id, Token: pspsim.TokenTimeout, Amount: eur(100)})
+	cancelShort()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// An INSERT that fails on the server (a trigger refusing this order's rows).
+	bad := newOrder()
+	_, err = pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.order_id = '`+uuid.UUID(bad).String()+`' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON pspsim_operations FOR EACH ROW EXECUTE FUNCTION refuse()`)
+	require.NoError(t, err)
+	_, err = authorize(t, sim, bad, pspsim.TokenVisa)
+	require.ErrorContains(t, err, "refused by test")
+	ledger, err := sim.Ledger(ctx, bad)
+	require.NoError(t, err)
+	require.Empty(t, ledger)
+
+	for _, c := range pool.AcquireAllIdle(ctx) {
+		require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus(), "a pooled connection is inside a transaction")
+		c.Release()
+	}
+	// The orders' locks are free: their next calls go through at once.
+	a, err := authorize(t, sim, id, pspsim.TokenVisa)
+	require.NoError(t, err)
+	require.Equal(t, psp.Authorized, a.Outcome)
+	_, err = pool.Exec(ctx, `DROP TRIGGER refuse ON pspsim_operations`)
+	require.NoError(t, err)
+	a, err = authorize(t, sim, bad, pspsim.TokenVisa)
+	require.NoError(t, err)
+	require.Equal(t, psp.Authorized, a.Outcome)
+}
