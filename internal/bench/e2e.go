@@ -55,6 +55,7 @@ type e2eStack struct {
 	chDB    string
 	base    string
 	pool    *pgxpool.Pool // confined to the schema
+	store   *postgres.Store
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	log     *os.File
@@ -112,6 +113,9 @@ func startE2EStack(ctx context.Context, env Env) (_ *e2eStack, err error) {
 	q.Set("search_path", st.schema)
 	u.RawQuery = q.Encode()
 	if st.pool, err = pgxpool.New(ctx, u.String()); err != nil {
+		return nil, err
+	}
+	if st.store, err = postgres.New(ctx, st.pool); err != nil {
 		return nil, err
 	}
 	httpAddr, err := freePort()
@@ -234,6 +238,9 @@ func (st *e2eStack) close() {
 	st.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if st.store != nil {
+		st.store.Close()
+	}
 	if st.pool != nil {
 		st.pool.Close()
 	}
@@ -374,49 +381,34 @@ type ended struct {
 }
 
 // watchTerminal follows the event store for order.confirmed and order.cancelled after
-// position `after` until want orders ended or the timeout passed. Positions order
-// transactions by when they began, not when they committed, so a later commit can land
-// below a position already seen; each read therefore takes only positions below the
-// store's visible bound (those of transactions older than the oldest one still open,
-// which can no longer change) and the next read starts from that bound. Reading from
-// `after` every time instead re-read the whole run's events five times a second, a
-// cost on the machine that the stack being measured paid.
+// position `after` until want orders ended or the timeout passed. It reads with the
+// store's own gap-safe reader (ReadAllTypes: order streams only, nothing past the
+// visible bound), so each read starts where the last one ended; reading from `after`
+// every time re-read the whole run's events five times a second, a cost on the machine
+// that the stack being measured paid.
 func (st *e2eStack) watchTerminal(ctx context.Context, after int64, want func(map[string]ended) bool, timeout time.Duration) (map[string]ended, error) {
+	const page = 10_000
 	out := map[string]ended{}
 	deadline := time.Now().Add(timeout)
 	for !want(out) {
 		if time.Now().After(deadline) {
 			return out, fmt.Errorf("orders not terminal after %s (%d ended)", timeout, len(out))
 		}
-		rows, err := st.pool.Query(ctx, `WITH b AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16 AS bound)
-			SELECT b.bound, e.stream_id, e.type, e.recorded_at FROM b
-			LEFT JOIN events e ON e.position > $1 AND e.position < b.bound AND e.type IN ($2, $3)`,
-			after, order.TypeConfirmed, order.TypeCancelled)
+		evs, scanned, next, err := st.store.ReadAllTypes(ctx, after, page, []string{order.StreamType})
 		if err != nil {
 			return out, err
 		}
-		for rows.Next() {
-			var (
-				bound  int64
-				stream *string
-				typ    *string
-				at     *time.Time
-			)
-			if err := rows.Scan(&bound, &stream, &typ, &at); err != nil {
-				rows.Close()
-				return out, err
-			}
-			after = max(after, bound-1)
-			if stream == nil {
+		after = next
+		for _, e := range evs {
+			if e.Type != order.TypeConfirmed && e.Type != order.TypeCancelled {
 				continue
 			}
-			if _, done := out[*stream]; !done {
-				out[*stream] = ended{at: *at, confirmed: *typ == order.TypeConfirmed}
+			if _, done := out[e.StreamID]; !done {
+				out[e.StreamID] = ended{at: e.RecordedAt, confirmed: e.Type == order.TypeConfirmed}
 			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, err
+		if scanned == page {
+			continue // more is there already
 		}
 		select {
 		case <-ctx.Done():
@@ -425,12 +417,6 @@ func (st *e2eStack) watchTerminal(ctx context.Context, after int64, want func(ma
 		}
 	}
 	return out, nil
-}
-
-func (st *e2eStack) head(ctx context.Context) (int64, error) {
-	var p int64
-	err := st.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&p)
-	return p, err
 }
 
 // e2eLatency is the latency phase's outcome.
@@ -567,7 +553,7 @@ func (st *e2eStack) hops(ctx context.Context, sent map[string]time.Time, tap map
 // from its POST (the client's clock, before sending) to its order.confirmed commit (the
 // store's clock; the same machine).
 func (st *e2eStack) latencyPhase(ctx context.Context, rate float64, n int) (e2eLatency, error) {
-	after, err := st.head(ctx)
+	after, err := st.store.HeadPosition(ctx)
 	if err != nil {
 		return e2eLatency{}, err
 	}
@@ -641,7 +627,7 @@ type e2eThroughput struct {
 // throughputPhase POSTs n orders from 32 clients as fast as they are taken and times
 // the first POST to the last order's terminal event.
 func (st *e2eStack) throughputPhase(ctx context.Context, n int) (e2eThroughput, error) {
-	after, err := st.head(ctx)
+	after, err := st.store.HeadPosition(ctx)
 	if err != nil {
 		return e2eThroughput{}, err
 	}
