@@ -43,10 +43,11 @@ func (h *CreateProduct) Handle(ctx context.Context, cmd CreateProductCommand) (P
 		Price: domain.Money{Cents: cmd.PriceCents, Currency: cmd.Currency},
 	}
 	p, res, err := Execute(ctx, h.env, Command[*product.Product]{
-		Stream: eventstore.Stream{Type: product.StreamType, ID: product.StreamID(id)},
-		New:    func() *product.Product { return &product.Product{} },
-		Decide: func(p *product.Product) ([]domain.Event, error) { return p.DecideCreate(create) },
-		Meta:   metadata(ctx, cmd.Actor),
+		Stream:    eventstore.Stream{Type: product.StreamType, ID: product.StreamID(id)},
+		New:       func() *product.Product { return &product.Product{} },
+		Decide:    func(p *product.Product) ([]domain.Event, error) { return p.DecideCreate(create) },
+		Meta:      metadata(ctx, cmd.Actor),
+		NewStream: true, // id is new: nothing to read
 		InTx: func(ctx context.Context, tx pgx.Tx, _ *product.Product, events []domain.Event) error {
 			created, ok := events[0].(product.Created) // InTx sees the state before the events
 			if !ok {

@@ -72,6 +72,11 @@ type Command[A Aggregate] struct {
 	// streams (inventories). The aggregate is then shared: Execute returns the zero A,
 	// and After is how the caller reads the state after the command.
 	Cached bool
+	// NewStream says the stream is new (its id was just made, or its first command is
+	// being run): the first attempt decides on the empty aggregate without reading the
+	// stream (when Cached, only if nothing is cached), and appends only if the stream
+	// still has no events; a conflict reads it and decides again, as after any race.
+	NewStream bool
 	// After, when set, is called with the aggregate after a successful command (with
 	// the new events applied, or unchanged when there were none), while no other
 	// command of this process can change it.
@@ -121,9 +126,9 @@ func Execute[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (_ A, _
 			err error
 		)
 		if cmd.Cached && env.Cache != nil {
-			res, err = executeCached(ctx, env, cmd)
+			res, err = executeCached(ctx, env, cmd, cmd.NewStream && attempt == 1)
 		} else {
-			a, res, err = executeOnce(ctx, env, cmd)
+			a, res, err = executeOnce(ctx, env, cmd, cmd.NewStream && attempt == 1)
 			if err == nil && cmd.After != nil {
 				cmd.After(a)
 			}
@@ -159,7 +164,60 @@ func Load[A Aggregate](ctx context.Context, env *Env, streamID string, newA func
 	return a, version, nil
 }
 
-func executeOnce[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (A, Result, error) {
+// executeOnce loads, decides and appends; unread takes the stream as empty instead of
+// reading it (the append refuses if it is not).
+// LoadMany folds each of several streams into a fresh aggregate, reading them together
+// (one round trip when they are short), and returns the aggregates by stream id.
+func LoadMany[A Aggregate](ctx context.Context, env *Env, streamIDs []string, newA func() A) (map[string]A, error) {
+	out := make(map[string]A, len(streamIDs))
+	versions := make(map[string]int64, len(streamIDs))
+	ids := make([]string, 0, len(streamIDs))
+	for _, id := range streamIDs {
+		if _, ok := out[id]; !ok {
+			out[id] = newA()
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var tx pgx.Tx
+	if o := outerFrom(ctx); o != nil && o.tracked {
+		tx = o.tx
+	}
+	const limit = 256
+	page, err := env.Store.ReadStreams(ctx, tx, ids, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, se := range page {
+		if err := evolve(env, out[se.StreamID], se); err != nil {
+			return nil, err
+		}
+		versions[se.StreamID] = se.Version
+	}
+	if len(page) == limit {
+		// A stream may have been cut off by the limit, and the ones after it not read at
+		// all: read each on from where it got to.
+		for _, id := range ids {
+			if _, err := catchUp(ctx, env, id, out[id], versions[id]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func executeOnce[A Aggregate](ctx context.Context, env *Env, cmd Command[A], unread bool) (A, Result, error) {
+	if unread {
+		// A refusal, or nothing to do, decided on the stream taken as empty proves
+		// nothing: then decide again on the stream read.
+		a := cmd.New()
+		res, _, err := decideAndAppend(ctx, env, cmd, a, 0, true)
+		if _, refused := domain.AsError(err); !refused && (err != nil || len(res.Events) > 0) {
+			return a, res, err
+		}
+	}
 	a, version, err := Load(ctx, env, cmd.Stream.ID, cmd.New)
 	if err != nil {
 		return a, Result{}, err
@@ -172,7 +230,7 @@ func executeOnce[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (A,
 // decide, append; the cache moves only to committed state. Inside a tracked transaction
 // the stream stays locked until the transaction ends, and the events reach the cache at
 // its commit (see WithTrackedTx).
-func executeCached[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (Result, error) {
+func executeCached[A Aggregate](ctx context.Context, env *Env, cmd Command[A], unread bool) (Result, error) {
 	outer := outerFrom(ctx)
 	if outer != nil && !outer.tracked {
 		outer = nil
@@ -195,7 +253,9 @@ func executeCached[A Aggregate](ctx context.Context, env *Env, cmd Command[A]) (
 	}
 	a, ok := e.agg.(A)
 	if !ok { // nothing cached (or another type under this stream: start over)
-		a, e.version, e.head = cmd.New(), 0, false
+		// A new stream is taken as empty, as if this process had written it: the append
+		// at version 0 is refused if it is not.
+		a, e.version, e.head = cmd.New(), 0, unread
 		e.agg = a
 	}
 	// When this process wrote the stream's last event, the cached state is taken as the
@@ -273,12 +333,8 @@ func catchUp(ctx context.Context, env *Env, streamID string, a Aggregate, versio
 			return version, err
 		}
 		for _, se := range page {
-			e, err := env.Codec.Decode(se.Type, se.SchemaVersion, se.Payload)
-			if err != nil {
-				return version, fmt.Errorf("load %s@%d: %w", streamID, se.Version, err)
-			}
-			if err := a.Evolve(e); err != nil {
-				return version, fmt.Errorf("load %s@%d: %w", streamID, se.Version, err)
+			if err := evolve(env, a, se); err != nil {
+				return version, err
 			}
 			version = se.Version
 		}
@@ -287,6 +343,18 @@ func catchUp(ctx context.Context, env *Env, streamID string, a Aggregate, versio
 		}
 		limit = 1000
 	}
+}
+
+// evolve decodes se and applies it to a.
+func evolve(env *Env, a Aggregate, se eventstore.Event) error {
+	e, err := env.Codec.Decode(se.Type, se.SchemaVersion, se.Payload)
+	if err != nil {
+		return fmt.Errorf("load %s@%d: %w", se.StreamID, se.Version, err)
+	}
+	if err := a.Evolve(e); err != nil {
+		return fmt.Errorf("load %s@%d: %w", se.StreamID, se.Version, err)
+	}
+	return nil
 }
 
 // decideAndAppend decides on a (folded to version) and appends. On success the events

@@ -173,3 +173,63 @@ func TestCachedCommandsAcrossProcessesAndRollbacks(t *testing.T) {
 	require.EqualValues(t, 101, inv.OnHand(), "the store agrees with the cache")
 	require.Equal(t, 1, a.Cache.Len())
 }
+
+// LoadMany folds what Load folds, stream by stream, in one read when the streams are
+// short and page by page when they are not.
+func TestLoadManyFoldsEachStreamAsLoadDoes(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	ctx := context.Background()
+	newInv := func() *product.Inventory { return &product.Inventory{} }
+	var streams []string
+	// Appends per stream: 0 (no stream), 1, 3 and 300 (more than one read's page).
+	for _, n := range []int{0, 1, 3, 300} {
+		id := domain.ID(uuid.New())
+		for i := range n {
+			_, _, err := app.Execute(ctx, env, adjust(id, int64(i+1)))
+			require.NoError(t, err)
+		}
+		streams = append(streams, product.InventoryStreamID(id))
+	}
+	for _, set := range [][]string{streams[:3], streams, {streams[3], streams[1], streams[3]}} {
+		got, err := app.LoadMany(ctx, env, set, newInv)
+		require.NoError(t, err)
+		for _, s := range set {
+			want, _, err := app.Load(ctx, env, s, newInv)
+			require.NoError(t, err)
+			require.Contains(t, got, s)
+			require.Equal(t, want.OnHand(), got[s].OnHand(), "stream %s", s)
+		}
+		distinct := map[string]bool{}
+		for _, s := range set {
+			distinct[s] = true
+		}
+		require.Len(t, got, len(distinct))
+	}
+}
+
+// A NewStream command takes the stream as empty on its first attempt. When it is not,
+// the append is refused and the retry decides on the stream read; a refusal decided on
+// the stream taken as empty is decided again on the stream read.
+func TestNewStreamOnAStreamThatExists(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	ctx := context.Background()
+	id := domain.ID(uuid.New())
+	_, _, err := app.Execute(ctx, env, adjust(id, 10))
+	require.NoError(t, err)
+	for _, cached := range []bool{false, true} {
+		for _, delta := range []int64{2, -3} { // -3: refused on an empty inventory
+			var onHand int64
+			cmd := cachedAdjust(id, delta, &onHand)
+			cmd.Cached, cmd.NewStream = cached, true
+			_, res, err := app.Execute(ctx, env, cmd)
+			require.NoError(t, err, "cached %v, delta %d", cached, delta)
+			require.Len(t, res.Events, 1)
+		}
+	}
+	inv, version, err := app.Load(ctx, env, product.InventoryStreamID(id), func() *product.Inventory { return &product.Inventory{} })
+	require.NoError(t, err)
+	require.EqualValues(t, 5, version)
+	require.EqualValues(t, 8, inv.OnHand())
+}

@@ -51,7 +51,8 @@ func (h *PlaceOrder) Handle(ctx context.Context, cmd PlaceOrderCommand) (OrderVi
 				OrderID: id, CustomerID: cmd.Customer.UserID, Items: priced, PaymentToken: cmd.PaymentToken, At: h.env.now(),
 			})
 		},
-		Meta: metadata(ctx, cmd.Customer),
+		Meta:      metadata(ctx, cmd.Customer),
+		NewStream: true, // id is new: nothing to read
 	})
 	if err != nil {
 		var derr *domain.Error
@@ -71,22 +72,23 @@ func (h *PlaceOrder) price(ctx context.Context, lines []OrderLine) ([]order.Pric
 	if len(lines) == 0 || len(lines) > order.MaxItems {
 		return priced, nil
 	}
-	products := make(map[domain.ID]*product.Product, len(lines))
+	streams := make([]string, 0, len(lines))
+	for _, l := range lines {
+		if !l.ProductID.IsZero() {
+			streams = append(streams, product.StreamID(l.ProductID))
+		}
+	}
+	products, err := LoadMany(ctx, h.env, streams, func() *product.Product { return &product.Product{} })
+	if err != nil {
+		return nil, fmt.Errorf("load products: %w", err)
+	}
 	var errs []error
 	for i, l := range lines {
 		priced[i] = order.PricedItem{ProductID: l.ProductID, Quantity: l.Quantity}
 		if l.ProductID.IsZero() {
 			continue // the domain reports it
 		}
-		p, ok := products[l.ProductID]
-		if !ok {
-			var err error
-			p, _, err = Load(ctx, h.env, product.StreamID(l.ProductID), func() *product.Product { return &product.Product{} })
-			if err != nil {
-				return nil, fmt.Errorf("load product %s: %w", l.ProductID, err)
-			}
-			products[l.ProductID] = p
-		}
+		p := products[product.StreamID(l.ProductID)]
 		field := fmt.Sprintf("items[%d].product_id", i)
 		switch {
 		case !p.Exists():

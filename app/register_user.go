@@ -69,7 +69,8 @@ func (h *RegisterUser) Handle(ctx context.Context, cmd RegisterUserCommand) (Use
 				UserID: id, Email: email, Name: cmd.Name, Role: cmd.Role, PasswordHash: hash, At: h.env.now(),
 			})
 		},
-		Meta: metadata(ctx, Actor{UserID: id, Role: cmd.Role}),
+		Meta:      metadata(ctx, Actor{UserID: id, Role: cmd.Role}),
+		NewStream: true, // id is new: nothing to read
 		InTx: func(ctx context.Context, tx pgx.Tx, _ *user.User, _ []domain.Event) error {
 			tag, err := tx.Exec(ctx, `INSERT INTO user_emails (email_lower, user_id) VALUES ($1, $2) ON CONFLICT (email_lower) DO NOTHING`,
 				email, id)

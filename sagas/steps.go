@@ -402,6 +402,11 @@ func (w *Worker) recordPayment(ctx context.Context, s *Saga, step Step, strict b
 	_, _, err := app.Execute(ctx, w.env, app.Command[*payment.Payment]{
 		Stream: paymentStream(s.OrderID), New: func() *payment.Payment { return &payment.Payment{} },
 		Decide: decide, Meta: w.meta(s), IDSeed: seed(s, step, "payment"), MaxAttempts: 3,
+		// Only sagas write payments: the capture after this worker's authorization
+		// appends without reading the stream back.
+		Cached: true,
+		// The authorization (or the fraud flag) starts the stream.
+		NewStream: step == StepAuthorize || step == StepFraudCheck,
 	})
 	if err == nil {
 		return "", nil
@@ -473,13 +478,17 @@ func itemsDetail(items []Item) string {
 
 // discontinued reads each product's catalogue status just before reserving.
 func (w *Worker) discontinued(ctx context.Context, items []Item) (map[domain.ID]bool, error) {
+	streams := make([]string, len(items))
+	for i, it := range items {
+		streams[i] = product.StreamID(it.ProductID)
+	}
+	products, err := app.LoadMany(ctx, w.env, streams, func() *product.Product { return &product.Product{} })
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[domain.ID]bool, len(items))
 	for _, it := range items {
-		p, _, err := app.Load(ctx, w.env, product.StreamID(it.ProductID), func() *product.Product { return &product.Product{} })
-		if err != nil {
-			return nil, err
-		}
-		out[it.ProductID] = p.Discontinued()
+		out[it.ProductID] = products[product.StreamID(it.ProductID)].Discontinued()
 	}
 	return out, nil
 }

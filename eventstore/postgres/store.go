@@ -493,6 +493,31 @@ func (s *Store) ReadStreamTx(ctx context.Context, tx pgx.Tx, streamID string, fr
 	return evs, nil
 }
 
+// ReadStreams reads several streams from their first event in one round trip: their
+// events ordered by stream id, then version, at most limit in all. A caller whose page
+// is full continues each stream it needs with ReadStream from the last version it got.
+// In a transaction pass it as tx (nil reads on the pool).
+func (s *Store) ReadStreams(ctx context.Context, tx pgx.Tx, streamIDs []string, limit int) ([]eventstore.Event, error) {
+	const q = selectEvent + `WHERE stream_id = ANY($1) ORDER BY stream_id, version LIMIT $2`
+	var (
+		rows pgx.Rows
+		err  error
+	)
+	if tx != nil {
+		rows, err = tx.Query(ctx, q, streamIDs, limit)
+	} else {
+		rows, err = s.pool.Query(ctx, q, streamIDs, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read streams %v: %w", streamIDs, err)
+	}
+	evs, err := collectEvents(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read streams %v: %w", streamIDs, err)
+	}
+	return evs, nil
+}
+
 // visibleBound is the exclusive upper bound of the positions that can no longer be
 // preceded by a late commit: every transaction older than the snapshot's xmin is over.
 // It is a scalar subquery so that Postgres computes it once per statement (an InitPlan)
