@@ -22,6 +22,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore/record"
 	"github.com/ordo-platform/ordo/internal/consumer"
 	"github.com/ordo-platform/ordo/internal/pgmigrate"
+	pgpool "github.com/ordo-platform/ordo/internal/postgres"
 	"github.com/ordo-platform/ordo/schemas"
 )
 
@@ -157,26 +158,27 @@ func (h *History) Handle(ctx context.Context, b consumer.Batch) error {
 		return nil
 	}
 
-	tx, err := h.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	fresh, err := h.prepare(ctx, tx, regs, placed, notes, ids)
-	if err != nil {
-		return err
-	}
-	if len(fresh) > 0 {
-		if err := h.record(ctx, tx, fresh); err != nil {
-			return err
+	// BEGIN goes with prepare's statements, COMMIT with record's last ones.
+	var (
+		fresh  []fresh
+		emails int
+	)
+	err := pgpool.InPipe(ctx, h.pool, func(tx *pgpool.PipeTx) (*pgx.Batch, error) {
+		var err error
+		if fresh, err = h.prepare(ctx, tx, regs, placed, notes, ids); err != nil || len(fresh) == 0 {
+			return nil, err
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
+		last, n, err := h.record(ctx, tx, fresh)
+		emails = n
+		return last, err
+	})
+	if err != nil {
 		return err
 	}
 	for _, f := range fresh {
 		metricNotifications.WithLabelValues(f.Status).Inc()
 	}
+	metricEmails.WithLabelValues("queued").Add(float64(emails))
 	return nil
 }
 
@@ -246,11 +248,12 @@ func (h *History) prepare(ctx context.Context, tx pgx.Tx, regs []user.Registered
 }
 
 // record numbers the notifications per customer, stores them, announces them and queues
-// their emails: two round trips. Each customer's sequence is taken under its row's lock
+// their emails: one round trip, and the statements it returns to send with the COMMIT,
+// with the number of emails they queue. Each customer's sequence is taken under its row's lock
 // (held to commit), so a customer's notifications become visible in sequence order; the
 // rows are locked in customer order, so that two batches never wait for each other in a
 // cycle.
-func (h *History) record(ctx context.Context, tx pgx.Tx, fs []fresh) error {
+func (h *History) record(ctx context.Context, tx pgx.Tx, fs []fresh) (*pgx.Batch, int, error) {
 	count := map[uuid.UUID]int64{}
 	for _, f := range fs {
 		count[f.CustomerID]++
@@ -270,14 +273,14 @@ func (h *History) record(ctx context.Context, tx pgx.Tx, fs []fresh) error {
 		ON CONFLICT (user_id) DO UPDATE SET last_seq = notify_customers.last_seq + excluded.last_seq
 		RETURNING user_id, last_seq`, customers, counts)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	var (
 		c    uuid.UUID
 		last int64
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&c, &last}, func() error { next[c] = last - count[c] + 1; return nil }); err != nil {
-		return err
+		return nil, 0, err
 	}
 
 	n := len(fs)
@@ -295,7 +298,7 @@ func (h *History) record(ctx context.Context, tx pgx.Tx, fs []fresh) error {
 		next[f.CustomerID]++
 		payload, err := json.Marshal(announcement{Notification: f.Notification, Customer: f.CustomerID})
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		custs[i], seqs[i], events[i], orders[i] = f.CustomerID, f.Seq, f.eventID, f.OrderID
 		statuses[i], reasons[i], details[i], versions[i], at[i] = f.Status, f.Reason, f.Detail, f.Version, f.OccurredAt
@@ -318,11 +321,7 @@ func (h *History) record(ctx context.Context, tx pgx.Tx, fs []fresh) error {
 			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) ON CONFLICT (event_id) DO NOTHING`,
 			mailEvents, mailCustomers, subjects, bodies)
 	}
-	if err := tx.SendBatch(ctx, q).Close(); err != nil {
-		return err
-	}
-	metricEmails.WithLabelValues("queued").Add(float64(len(mailEvents)))
-	return nil
+	return q, len(mailEvents), nil
 }
 
 func emailText(n Notification) (subject, body string) {

@@ -16,6 +16,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore/record"
 	"github.com/ordo-platform/ordo/internal/consumer"
 	"github.com/ordo-platform/ordo/internal/lifecycle"
+	pgpool "github.com/ordo-platform/ordo/internal/postgres"
 	"github.com/ordo-platform/ordo/internal/topic"
 	"github.com/ordo-platform/ordo/schemas"
 )
@@ -131,7 +132,8 @@ func (p *Projector) Handle(ctx context.Context, b consumer.Batch) error {
 		maxPos           int64
 		newest           time.Time
 	)
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+	// BEGIN goes with the offset lock, COMMIT with the offset's update.
+	err := pgpool.InPipe(ctx, p.pool, func(tx *pgpool.PipeTx) (*pgx.Batch, error) {
 		st, belowOffset, dlq, maxPos, newest = applyStats{}, 0, 0, 0, time.Time{}
 		q := &pgx.Batch{}
 		q.Queue(liveLockShared, name)
@@ -150,10 +152,10 @@ func (p *Projector) Handle(ctx context.Context, b consumer.Batch) error {
 			err = cerr
 		}
 		if errors.Is(err, pgx.ErrNoRows) {
-			return errNoActive
+			return nil, errNoActive
 		}
 		if err != nil {
-			return fmt.Errorf("lock offset of %s/%d: %w", b.Topic, b.Partition, err)
+			return nil, fmt.Errorf("lock offset of %s/%d: %w", b.Topic, b.Partition, err)
 		}
 
 		evs := make([]event, 0, len(b.Records))
@@ -167,7 +169,7 @@ func (p *Projector) Handle(ctx context.Context, b consumer.Batch) error {
 			ev, err := p.decodeRecord(r)
 			if err != nil {
 				if err := b.DeadLetter(ctx, r, err); err != nil {
-					return err
+					return nil, err
 				}
 				dlq++
 				continue
@@ -179,12 +181,12 @@ func (p *Projector) Handle(ctx context.Context, b consumer.Batch) error {
 			}
 		}
 		if last < 0 {
-			return nil // all of it was applied before
+			return nil, nil // all of it was applied before
 		}
 		if st, err = p.model.apply(ctx, tx, version, evs, live, p.heal); err != nil {
-			return err
+			return nil, err
 		}
-		// One round trip for both.
+		// One round trip for both, and the COMMIT.
 		q = &pgx.Batch{}
 		q.Queue(`UPDATE projection_offsets SET next_offset = greatest(next_offset, $5),
 				position = greatest(position, $6), updated_at = now()
@@ -192,10 +194,7 @@ func (p *Projector) Handle(ctx context.Context, b consumer.Batch) error {
 			name, version, b.Topic, b.Partition, last+1, maxPos)
 		// Delivered at commit: WaitForVersion callers look again.
 		q.Queue(`SELECT pg_notify('ordo_projections_' || current_schema(), $1)`, name)
-		if err := tx.SendBatch(ctx, q).Close(); err != nil {
-			return fmt.Errorf("store offset: %w", err)
-		}
-		return nil
+		return q, nil
 	})
 	if err != nil {
 		return err

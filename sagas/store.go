@@ -234,6 +234,15 @@ func (st *store) claimDue(ctx context.Context, owner string, lease time.Duration
 // s.Version, s.CancelRequested and the lease fields from the row. The step records
 // are inserted in the same round trip.
 func (st *store) save(ctx context.Context, q querier, s *Saga, owner string, hold bool, lease time.Duration, recs ...stepRecord) error {
+	b, saved := saveBatch(s, owner, hold, lease, recs...)
+	return saved(q.SendBatch(ctx, b).Close())
+}
+
+// saveBatch is save as a batch to send, and saved, which takes the batch's outcome
+// (its Close error) and returns save's. A save that finds the row moved on fails in the
+// server (saga_fenced), so that statements sent after it in the pipeline, a COMMIT
+// among them, are skipped.
+func saveBatch(s *Saga, owner string, hold bool, lease time.Duration, recs ...stepRecord) (*pgx.Batch, func(error) error) {
 	var (
 		own      *string
 		wake     *time.Time
@@ -241,7 +250,7 @@ func (st *store) save(ctx context.Context, q querier, s *Saga, owner string, hol
 		found    bool
 	)
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE order_sagas SET state = $3, step = $4, attempt = $5, deadline = $6, reason = $7,
+	b.Queue(`WITH u AS (UPDATE order_sagas SET state = $3, step = $4, attempt = $5, deadline = $6, reason = $7,
 			detail = $8, stock = $9, reservation_expires_at = $10, payment = $11, authorization_ref = $12,
 			capture_ref = $13, order_status = $14, last_error = $15,
 			owner = CASE WHEN $16 THEN $17 END,
@@ -251,7 +260,10 @@ func (st *store) save(ctx context.Context, q querier, s *Saga, owner string, hol
 			finished_at = CASE WHEN $3 IN ('confirmed', 'cancelled', 'compensation_failed') THEN coalesce(finished_at, now()) END,
 			version = version + 1, updated_at = now()
 		WHERE order_id = $1 AND version = $2
-		RETURNING version, cancel_requested, owner, wake_at, finished_at, updated_at`,
+		RETURNING version, cancel_requested, owner, wake_at, finished_at, updated_at)
+		SELECT * FROM u
+		UNION ALL
+		SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE CASE WHEN EXISTS (SELECT FROM u) THEN false ELSE saga_fenced($1) END`,
 		uuid.UUID(s.OrderID), s.Version, string(s.State), string(s.Step), s.Attempt, nullTime(s.Deadline), string(s.Reason),
 		truncate(s.Detail, 500), string(s.Stock), nullTime(s.ReservationExpiresAt), string(s.Payment), s.AuthorizationRef,
 		s.CaptureRef, string(s.OrderStatus), truncate(s.LastError, 2000), hold, owner, lease.Milliseconds(),
@@ -267,19 +279,27 @@ func (st *store) save(ctx context.Context, q querier, s *Saga, owner string, hol
 	for _, r := range recs {
 		queueStep(b, r)
 	}
-	if err := q.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("save saga %s: %w", s.OrderID, err)
+	return b, func(err error) error {
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == codeFenced:
+			return errFenced
+		case err != nil:
+			return fmt.Errorf("save saga %s: %w", s.OrderID, err)
+		case !found:
+			return errFenced
+		}
+		s.Owner = ""
+		if own != nil {
+			s.Owner = *own
+		}
+		s.WakeAt, s.FinishedAt = deref(wake), deref(finished)
+		return nil
 	}
-	if !found {
-		return errFenced
-	}
-	s.Owner = ""
-	if own != nil {
-		s.Owner = *own
-	}
-	s.WakeAt, s.FinishedAt = deref(wake), deref(finished)
-	return nil
 }
+
+// codeFenced is saga_fenced's SQLSTATE.
+const codeFenced = "OR409"
 
 // renew extends the lease held under token; it reports whether the lease is still
 // held (a claim by anyone else changes the token).
@@ -357,15 +377,12 @@ func (st *store) NextOffsets(ctx context.Context, group string, partitions map[s
 	return out, nil
 }
 
-func (st *store) writeOffset(ctx context.Context, q querier, group, topic string, partition int32, next int64) error {
-	_, err := q.Exec(ctx, `INSERT INTO saga_offsets (group_name, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+// queueOffset queues the write of a partition's next offset to b.
+func queueOffset(b *pgx.Batch, group, topic string, partition int32, next int64) {
+	b.Queue(`INSERT INTO saga_offsets (group_name, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (group_name, topic, partition) DO UPDATE
 		SET next_offset = greatest(saga_offsets.next_offset, excluded.next_offset), updated_at = now()`,
 		group, topic, partition, next)
-	if err != nil {
-		return fmt.Errorf("write saga offset: %w", err)
-	}
-	return nil
 }
 
 func prefixed(prefix, columns string) string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore/record"
 	"github.com/ordo-platform/ordo/internal/consumer"
 	"github.com/ordo-platform/ordo/internal/lifecycle"
+	pgpool "github.com/ordo-platform/ordo/internal/postgres"
 	"github.com/ordo-platform/ordo/sagas/psp"
 )
 
@@ -316,26 +318,20 @@ func (w *Worker) intake(ctx context.Context, b consumer.Batch) error {
 		created []*Saga
 		due     []domain.ID
 	)
-	err := func() error {
-		// The shared pool: intake holds one connection and needs no other, and must not
-		// wait behind the step transactions.
-		tx, err := w.store.pool.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// The shared pool: intake holds one connection and needs no other, and must not wait
+	// behind the step transactions. BEGIN goes with the inserts, the offset with COMMIT.
+	err := pgpool.InPipe(ctx, w.store.pool, func(tx *pgpool.PipeTx) (*pgx.Batch, error) {
+		var err error
 		if created, err = w.store.insert(ctx, tx, placed, owned, w.cfg.Lease); err != nil {
-			return err
+			return nil, err
 		}
 		if due, err = w.store.requestCancel(ctx, tx, cancels); err != nil {
-			return err
+			return nil, err
 		}
-		last := b.Records[len(b.Records)-1]
-		if err := w.store.writeOffset(ctx, tx, w.group, b.Topic, b.Partition, last.Offset+1); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
-	}()
+		offset := &pgx.Batch{}
+		queueOffset(offset, w.group, b.Topic, b.Partition, b.Records[len(b.Records)-1].Offset+1)
+		return offset, nil
+	})
 	if err != nil {
 		w.release(got)
 		return fmt.Errorf("saga intake %s/%d: %w", b.Topic, b.Partition, err)
