@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -20,6 +21,14 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	// Queries made inside a traced operation become child spans (otelpgx only records
 	// when the caller's span does, so background polling makes no traces).
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
+	after := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		RegisterUUID(c.TypeMap())
+		if after != nil {
+			return after(ctx, c)
+		}
+		return nil
+	}
 	// pgxpool's default (max(4, CPUs)) starves a server on a small machine; a URL's
 	// pool_max_conns still wins.
 	if !strings.Contains(url, "pool_max_conns") {
