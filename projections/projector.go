@@ -29,13 +29,25 @@ type Config struct {
 	MaxPollRecords int
 	// MaxRetryBackoff caps the wait between retries of a failing batch.
 	MaxRetryBackoff time.Duration
+	// Linger is how long a fetch may wait for more records (consumer.Config.Linger):
+	// under a steady trickle, fewer and larger batches, each one transaction, for a read
+	// model at most that much later. 0: none.
+	Linger time.Duration
 	// GroupPrefix is put before the constant group names. Empty in production; tests
 	// sharing one broker set it so that their groups never rebalance with each other.
 	GroupPrefix string
 }
 
 // DefaultConfig returns the defaults.
-func DefaultConfig() Config { return Config{Topics: topic.Default, MaxPollRecords: 20000} }
+func DefaultConfig() Config {
+	return Config{Topics: topic.Default, MaxPollRecords: 20000, Linger: DefaultLinger}
+}
+
+// DefaultLinger is the projectors' (and the notification history's) fetch linger by
+// default. A batch is one partition's records of a poll, so with six partitions the
+// linger mostly merges the polls: in bench e2e it cut the projectors' transactions by
+// about a fifth (7,432 to 5,886 over a run).
+const DefaultLinger = 20 * time.Millisecond
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
@@ -90,6 +102,7 @@ func NewProjector(name string, cfg Config, pool *pgxpool.Pool, store eventstore.
 		MaxPollRecords:  cfg.MaxPollRecords,
 		Offsets:         offsetStore{pool: pool, name: m.name()},
 		MaxRetryBackoff: cfg.MaxRetryBackoff,
+		Linger:          cfg.Linger,
 	}, p, newClient, p.log)
 	return p, nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/ordo-platform/ordo/internal/consumer"
 	"github.com/ordo-platform/ordo/internal/lifecycle"
 	"github.com/ordo-platform/ordo/notify"
+	"github.com/ordo-platform/ordo/projections"
 )
 
 func init() {
@@ -28,6 +29,7 @@ func init() {
 			}
 			history := consumer.New(consumer.Config{
 				Group: d.env.TopicNames.Group(notify.Group), Topics: []string{users, orders}, DeadLetterTopic: d.env.TopicNames.DeadLetter(),
+				Linger: projections.DefaultLinger,
 			}, notify.NewHistory(d.pool, mail.Enabled(), d.log), d.kafkaClients("notify"), d.log)
 			roles := []lifecycle.Role{history}
 			if mail.Enabled() {

@@ -122,7 +122,16 @@ type Config struct {
 	// its own transaction: a poll then takes as long as its slowest batch instead of all
 	// of them one after another. Not with a Flusher.
 	ParallelPartitions bool
+	// Linger lets the broker hold a fetch for up to this long (at least 10 ms) until it
+	// has lingerBytes to send, so that under a steady trickle a poll carries the records
+	// of Linger instead of one or two (a projector's batch is one Postgres transaction).
+	// A backlog is not delayed: its fetches are full at once. Zero: a fetch returns as
+	// soon as any record is there (for consumers whose latency matters, the saga's).
+	Linger time.Duration
 }
+
+// lingerBytes is the fetch size a lingering fetch waits for (FetchMinBytes).
+const lingerBytes = 1 << 20
 
 // fetchMaxPartitionBytes is how much one fetch takes of a partition: 8 MiB, not
 // franz-go's 1 MiB, so that a backlog comes in batches of ~10-20k events of ~400 bytes
@@ -162,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if c.DeadLetterTopic == "" {
 		errs = append(errs, errors.New("consumer has no dead-letter topic"))
+	}
+	if c.Linger != 0 && (c.Linger < 10*time.Millisecond || c.Linger > time.Second) {
+		errs = append(errs, fmt.Errorf("consumer linger %s: want 0 or 10ms to 1s", c.Linger))
 	}
 	return errors.Join(errs...)
 }
@@ -251,6 +263,9 @@ func (c *Consumer) Start(ctx context.Context) error {
 		kgo.OnPartitionsLost(c.revoked),
 		kgo.SessionTimeout(c.cfg.SessionTimeout),
 		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
+	}
+	if c.cfg.Linger > 0 {
+		opts = append(opts, kgo.FetchMinBytes(lingerBytes), kgo.FetchMaxWait(c.cfg.Linger))
 	}
 	if c.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(c.cfg.InstanceID))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -279,4 +280,54 @@ func TestMembersShareAndHandOverPartitions(t *testing.T) {
 		return len(all)
 	}
 	require.Eventually(t, func() bool { return unique() == 900 }, 60*time.Second, 20*time.Millisecond, "handled %d of 900", unique())
+}
+
+type batchCounter struct {
+	recorder
+	batches atomic.Int64
+}
+
+func (b *batchCounter) Handle(ctx context.Context, batch consumer.Batch) error {
+	if len(batch.Records) > 0 {
+		b.batches.Add(1)
+	}
+	return b.recorder.Handle(ctx, batch)
+}
+
+// With a linger, records of one partition produced one by one arrive in batches at most
+// one per linger (the broker holds each fetch for it), all of them, once.
+func TestLingerBatchesASteadyTrickle(t *testing.T) {
+	t.Parallel()
+	bad := config(topic.Default, "g")
+	bad.Linger = 5 * time.Millisecond
+	require.ErrorContains(t, bad.Validate(), "linger 5ms")
+
+	names := testenv.KafkaTopics(t)
+	const linger = 300 * time.Millisecond
+	cfg := config(names, "linger")
+	cfg.Linger = linger
+	r := &batchCounter{}
+	start(t, cfg, r)
+	cl := testenv.KafkaClient(t)
+	orders, _ := names.ForStreamType("order")
+	one := func(i int) { // one key: one partition
+		rec := &kgo.Record{Topic: orders, Key: []byte("order-0"), Value: []byte(fmt.Sprintf("order-0:%d", i))}
+		require.NoError(t, cl.ProduceSync(context.Background(), rec).FirstErr())
+	}
+	one(0) // the member has joined once this is handled
+	require.Eventually(t, func() bool { return r.count() == 1 }, 60*time.Second, 20*time.Millisecond)
+
+	first := r.batches.Load()
+	begin := time.Now()
+	const n = 40
+	for i := 1; i <= n; i++ {
+		one(i)
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool { return r.count() == n+1 }, 60*time.Second, 20*time.Millisecond)
+	elapsed := time.Since(begin)
+	batches := r.batches.Load() - first
+	require.LessOrEqual(t, batches, int64(elapsed/linger)+2, "%d batches in %s with a linger of %s", batches, elapsed, linger)
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, n+1, r.count(), "nothing handled twice")
 }
