@@ -13,6 +13,11 @@ type SubscribeOptions struct {
 	// PollInterval is how long to wait for new events when the store cannot notify, and
 	// the longest wait between reads when it can (default 1 s).
 	PollInterval time.Duration
+	// Linger, when set, spaces reads under a steady stream: after a read that found
+	// events but not a full page, the next read waits until Linger has passed since that
+	// one began, so events appended meanwhile come in one read instead of one read each.
+	// An idle subscription still reads as soon as it is notified.
+	Linger time.Duration
 }
 
 func (o SubscribeOptions) withDefaults() SubscribeOptions {
@@ -40,6 +45,7 @@ func Subscribe(ctx context.Context, store Store, after int64, opts SubscribeOpti
 		if notifier != nil {
 			appended = notifier.Appended()
 		}
+		readAt := time.Now()
 		events, err := store.ReadAll(ctx, after, opts.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -58,10 +64,28 @@ func Subscribe(ctx context.Context, store Store, after int64, opts SubscribeOpti
 			if len(events) == opts.BatchSize {
 				continue // more is waiting; do not sleep
 			}
+			if err := sleepUntil(ctx, readAt.Add(opts.Linger)); err != nil {
+				return err
+			}
 		}
 		if err := waitForMore(ctx, appended, opts.PollInterval); err != nil {
 			return err
 		}
+	}
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
 	}
 }
 

@@ -38,6 +38,11 @@ type Config struct {
 	BatchSize int
 	// PollInterval bounds how long new events wait when no notification arrives.
 	PollInterval time.Duration
+	// Linger spaces the reads of a steady stream (eventstore.SubscribeOptions.Linger):
+	// a read waits until Linger has passed since the one before, so that it carries
+	// what was appended meanwhile (and one checkpoint write covers it). An idle relay
+	// reads as soon as it is notified; a backlog is read page after page.
+	Linger time.Duration
 	// StandbyRetry is how often a standby tries to become the leader.
 	StandbyRetry time.Duration
 	// Topics names the topics to publish to.
@@ -46,7 +51,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Name: "default", BatchSize: 10000, PollInterval: 200 * time.Millisecond, StandbyRetry: 2 * time.Second, Topics: topic.Default}
+	return Config{Name: "default", BatchSize: 10000, PollInterval: 200 * time.Millisecond, Linger: 10 * time.Millisecond,
+		StandbyRetry: 2 * time.Second, Topics: topic.Default}
 }
 
 // Validate reports every problem at once.
@@ -60,6 +66,9 @@ func (c Config) Validate() error {
 	}
 	if c.PollInterval <= 0 || c.StandbyRetry <= 0 {
 		errs = append(errs, errors.New("relay intervals must be positive"))
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		errs = append(errs, fmt.Errorf("relay linger %s: want 0 to 1s", c.Linger))
 	}
 	errs = append(errs, c.Topics.Validate())
 	return errors.Join(errs...)
@@ -244,7 +253,7 @@ func (r *Relay) term(ctx context.Context) error {
 	go func() {
 		defer close(pages)
 		readerDone <- eventstore.Subscribe(tctx, r.store, from,
-			eventstore.SubscribeOptions{BatchSize: r.cfg.BatchSize, PollInterval: r.cfg.PollInterval},
+			eventstore.SubscribeOptions{BatchSize: r.cfg.BatchSize, PollInterval: r.cfg.PollInterval, Linger: r.cfg.Linger},
 			func(ctx context.Context, events []eventstore.Event) error {
 				select {
 				case pages <- events:
