@@ -3,6 +3,9 @@ SHELL       := /usr/bin/env bash
 GO          ?= go
 ORDO_LOCAL  ?= $(CURDIR)/.local
 BIN         := bin/ordo
+# Ordo on this machine reaches Postgres by the Unix socket of the local cluster (or by
+# ORDO_POSTGRES_URL when set): deploy/local/postgres.sh url.
+PGENV       := ORDO_POSTGRES_URL="$$(deploy/local/postgres.sh url)"
 GOTESTFLAGS ?=
 # Pure packages (no goroutines) skip the race detector; everything else runs with it.
 PURE_PKGS   := /domain/|/schemas$$
@@ -35,17 +38,17 @@ $(ORDO_LOCAL)/jwt-secret:
 
 .PHONY: migrate
 migrate: build ## Apply migrations and create Kafka topics (needs the stack up)
-	$(BIN) migrate
+	$(PGENV) $(BIN) migrate
 
 .PHONY: run
 run: up build $(ORDO_LOCAL)/jwt-secret ## Start the stack, migrate, and run `ordo all` on 127.0.0.1:8080
-	$(BIN) migrate
+	$(PGENV) $(BIN) migrate
 	@echo
 	@echo "Ordo on http://127.0.0.1:8080  (readiness: curl -s 127.0.0.1:8080/readyz)"
 	@echo "Log in as an admin: $(BIN) users add --email admin@example.com --role admin --password-stdin"
 	@echo "Operator console: http://127.0.0.1:8080/console/ (admins)"
 	@echo
-	ORDO_JWT_SECRET="$$(cat $(ORDO_LOCAL)/jwt-secret)" exec $(BIN) all
+	$(PGENV) ORDO_JWT_SECRET="$$(cat $(ORDO_LOCAL)/jwt-secret)" exec $(BIN) all
 
 .PHONY: test
 test: up ## Start the stack if needed and run every test, integration included
@@ -93,8 +96,8 @@ check-deploy: ## Check deploy/: alert rules and their tests, kustomize, compose,
 
 .PHONY: bench
 bench: up build ## Run `ordo bench` (JSON lines: ours vs the raw library's ceiling)
-	$(BIN) migrate
-	$(BIN) bench all
+	$(PGENV) $(BIN) migrate
+	$(PGENV) $(BIN) bench all
 
 .PHONY: bench-peer
 bench-peer: up ## Measure Ordo against a peer (watermill-sql) in the bench/ module (its own go.mod)
