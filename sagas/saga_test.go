@@ -554,3 +554,24 @@ func gauge(t *testing.T, name string) float64 {
 	}
 	return -1
 }
+
+// Sagas created due because the worker's slots were full are claimed as soon as slots
+// free up, not at the timer loop's next tick (an hour away here).
+func TestFreedSlotsTakeDueSagasBeforeTheTick(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, true, func(c *sagas.Config) {
+		c.MaxInFlight = 2
+		c.PollInterval = time.Hour
+	})
+	h.worker(t, nil, "w1")
+	p := h.product(t, 100, 1000)
+	ids := make([]domain.ID, 12)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() { ids[i] = h.place(t, newID(), pspsim.TokenVisa, line{p, 1, 1000}) })
+	}
+	wg.Wait()
+	for id, v := range h.waitSettled(t, ids...) {
+		require.Equal(t, sagas.StateConfirmed, v.State, "order %s", id)
+	}
+}

@@ -69,10 +69,15 @@ type Worker struct {
 	consumer *consumer.Consumer
 	group    string
 
-	slots  chan struct{}
-	runs   sync.WaitGroup
-	runCtx atomic.Pointer[context.Context]
-	seq    atomic.Int64
+	slots chan struct{}
+	runs  sync.WaitGroup
+	// dueLeft: sagas were left due for want of a slot (an intake beyond MaxInFlight, or a
+	// claim that filled the slots), so freed slots wake the timer loop (wake) instead of
+	// idling until its next tick.
+	dueLeft atomic.Bool
+	wake    chan struct{}
+	runCtx  atomic.Pointer[context.Context]
+	seq     atomic.Int64
 }
 
 // New returns a worker. Start validates the configuration.
@@ -92,6 +97,7 @@ func New(cfg Config, d Deps) *Worker {
 		log:   d.Log.With("role", "saga", "worker", cfg.WorkerID),
 		id:    cfg.WorkerID,
 		slots: make(chan struct{}, max(cfg.MaxInFlight, 1)),
+		wake:  make(chan struct{}, 1),
 	}
 	if d.Store != nil { // else Start reports it
 		w.env, w.store = app.NewEnv(d.Store), &store{pool: d.Store.Pool()}
@@ -241,7 +247,17 @@ func (w *Worker) release(n int) {
 	for range n {
 		<-w.slots
 	}
+	// Wake the timer loop once enough slots are free for a claim worth its statement.
+	if w.dueLeft.Load() && cap(w.slots)-len(w.slots) >= wakeSlots(cap(w.slots)) {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
 }
+
+// wakeSlots is how many free slots make the timer loop claim due sagas before its tick.
+func wakeSlots(capacity int) int { return max(1, min(32, capacity/8)) }
 
 // run drives a claimed saga in its own goroutine, holding one slot (already acquired).
 func (w *Worker) run(s *Saga) {
@@ -336,6 +352,9 @@ func (w *Worker) intake(ctx context.Context, b consumer.Batch) error {
 		w.release(got)
 		return fmt.Errorf("saga intake %s/%d: %w", b.Topic, b.Partition, err)
 	}
+	if got < len(placed) { // committed: some sagas were created due
+		w.dueLeft.Store(true)
+	}
 	started := 0
 	for _, s := range created {
 		if s.Owner != "" {
@@ -403,6 +422,8 @@ func (w *Worker) timers(ctx context.Context) {
 			return
 		case <-poll.C:
 			w.pollDue(ctx)
+		case <-w.wake:
+			w.pollDue(ctx)
 		case <-sweep.C:
 			w.sweep(ctx)
 			w.refreshGauge(ctx)
@@ -414,6 +435,7 @@ func (w *Worker) pollDue(ctx context.Context) {
 	for ctx.Err() == nil {
 		n := w.tryAcquire(100)
 		if n == 0 {
+			w.dueLeft.Store(true) // there may be more; freed slots wake this loop
 			return
 		}
 		sagas, err := w.store.claimDue(ctx, w.token(), w.cfg.Lease, n)
@@ -423,6 +445,9 @@ func (w *Worker) pollDue(ctx context.Context) {
 				w.log.Warn("timer loop: claim due sagas", "err", err)
 			}
 			return
+		}
+		if len(sagas) < n {
+			w.dueLeft.Store(false) // nothing else due now (until an intake leaves some)
 		}
 		w.release(n - len(sagas))
 		for _, s := range sagas {
