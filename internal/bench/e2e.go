@@ -621,7 +621,9 @@ type e2eThroughput struct {
 	orders, confirmed int
 	elapsed           time.Duration
 	events, txs       int
-	payload           int // average payload bytes
+	payload           int             // average payload bytes
+	posted            time.Duration   // from the first POST to the last answer
+	ends              []time.Duration // from the first POST to each order's end, sorted
 }
 
 // throughputPhase POSTs n orders from 32 clients as fast as they are taken and times
@@ -642,11 +644,12 @@ func (st *e2eStack) throughputPhase(ctx context.Context, n int) (e2eThroughput, 
 	}); err != nil {
 		return e2eThroughput{}, err
 	}
+	posted := time.Since(start)
 	done, err := st.watchTerminal(ctx, after, func(m map[string]ended) bool { return len(m) >= int(placed.Load()) }, 10*time.Minute)
 	if err != nil {
 		return e2eThroughput{}, err
 	}
-	res := e2eThroughput{orders: int(placed.Load())}
+	res := e2eThroughput{orders: int(placed.Load()), posted: posted}
 	var last time.Time
 	for _, e := range done {
 		if e.confirmed {
@@ -655,7 +658,9 @@ func (st *e2eStack) throughputPhase(ctx context.Context, n int) (e2eThroughput, 
 		if e.at.After(last) {
 			last = e.at
 		}
+		res.ends = append(res.ends, e.at.Sub(start))
 	}
+	slices.Sort(res.ends)
 	res.elapsed = last.Sub(start)
 	// The events the stack appended for these orders, in how many transactions.
 	var avg float64
@@ -700,6 +705,11 @@ func runE2E(ctx context.Context, env Env) (float64, float64, int, error) {
 		"%d orders as fast as taken: %d confirmed in %.1f s (%.1f orders/s), %d events in %d transactions; ceiling %.1f s\n",
 		lat.orders, lat.rate, lat.confirmed, ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max),
 		tp.orders, tp.confirmed, tp.elapsed.Seconds(), Rate(tp.confirmed, tp.elapsed), tp.events, tp.txs, ceil.Seconds())
+	if k := len(tp.ends); k > 0 {
+		at := func(q float64) float64 { return tp.ends[min(k-1, int(q*float64(k)))].Seconds() }
+		fmt.Fprintf(os.Stderr, "e2e: throughput phase: POSTs answered by %.2f s; orders ended: 50%% by %.2f s, 90%% by %.2f s, "+
+			"99%% by %.2f s, all by %.2f s\n", tp.posted.Seconds(), at(0.5), at(0.9), at(0.99), tp.ends[k-1].Seconds())
+	}
 	return Rate(tp.confirmed, tp.elapsed), Rate(tp.confirmed, ceil), tp.orders, nil
 }
 
