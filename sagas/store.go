@@ -232,7 +232,7 @@ func (st *store) claimDue(ctx context.Context, owner string, lease time.Duration
 // the lease for owner (now + lease); otherwise the lease is released, and the saga is
 // left due at once if a cancellation arrived that it has not acted on. It refreshes
 // s.Version, s.CancelRequested and the lease fields from the row. The step records
-// are inserted in the same round trip.
+// are inserted by the same statement, and only if the save is.
 func (st *store) save(ctx context.Context, q querier, s *Saga, owner string, hold bool, lease time.Duration, recs ...stepRecord) error {
 	b, saved := saveBatch(s, owner, hold, lease, recs...)
 	return saved(q.SendBatch(ctx, b).Close())
@@ -249,6 +249,18 @@ func saveBatch(s *Saga, owner string, hold bool, lease time.Duration, recs ...st
 		finished *time.Time
 		found    bool
 	)
+	// The step records go in the same statement, inserted only when the save is.
+	var (
+		stepOrders             = make([]uuid.UUID, len(recs))
+		stepNames, outcomes    = make([]string, len(recs)), make([]string, len(recs))
+		details, workers       = make([]string, len(recs)), make([]string, len(recs))
+		attempts               = make([]int32, len(recs))
+		startedAt, finishedAts = make([]time.Time, len(recs)), make([]time.Time, len(recs))
+	)
+	for i, r := range recs {
+		stepOrders[i], stepNames[i], attempts[i], outcomes[i] = uuid.UUID(r.OrderID), string(r.Step), int32(r.Attempt), r.Outcome
+		details[i], workers[i], startedAt[i], finishedAts[i] = truncate(r.Detail, 2000), r.Worker, r.StartedAt, r.FinishedAt
+	}
 	b := &pgx.Batch{}
 	b.Queue(`WITH u AS (UPDATE order_sagas SET state = $3, step = $4, attempt = $5, deadline = $6, reason = $7,
 			detail = $8, stock = $9, reservation_expires_at = $10, payment = $11, authorization_ref = $12,
@@ -260,13 +272,18 @@ func saveBatch(s *Saga, owner string, hold bool, lease time.Duration, recs ...st
 			finished_at = CASE WHEN $3 IN ('confirmed', 'cancelled', 'compensation_failed') THEN coalesce(finished_at, now()) END,
 			version = version + 1, updated_at = now()
 		WHERE order_id = $1 AND version = $2
-		RETURNING version, cancel_requested, owner, wake_at, finished_at, updated_at)
+		RETURNING version, cancel_requested, owner, wake_at, finished_at, updated_at),
+		steps AS (INSERT INTO saga_steps (order_id, step, attempt, outcome, detail, worker, started_at, finished_at)
+			SELECT r.* FROM unnest($19::uuid[], $20::text[], $21::int[], $22::text[], $23::text[], $24::text[],
+				$25::timestamptz[], $26::timestamptz[]) AS r
+			WHERE EXISTS (SELECT FROM u))
 		SELECT * FROM u
 		UNION ALL
 		SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE CASE WHEN EXISTS (SELECT FROM u) THEN false ELSE saga_fenced($1) END`,
 		uuid.UUID(s.OrderID), s.Version, string(s.State), string(s.Step), s.Attempt, nullTime(s.Deadline), string(s.Reason),
 		truncate(s.Detail, 500), string(s.Stock), nullTime(s.ReservationExpiresAt), string(s.Payment), s.AuthorizationRef,
 		s.CaptureRef, string(s.OrderStatus), truncate(s.LastError, 2000), hold, owner, lease.Milliseconds(),
+		stepOrders, stepNames, attempts, outcomes, details, workers, startedAt, finishedAts,
 	).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			found = true
@@ -276,9 +293,6 @@ func saveBatch(s *Saga, owner string, hold bool, lease time.Duration, recs ...st
 		}
 		return rows.Err()
 	})
-	for _, r := range recs {
-		queueStep(b, r)
-	}
 	return b, func(err error) error {
 		var pgErr *pgconn.PgError
 		switch {
