@@ -80,7 +80,9 @@ func TestSubscribeLingerIdleReadsAtOnce(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		// A linger far beyond the test's deadline: a read that waited for it fails the test.
-		done <- eventstore.Subscribe(ctx, s, 0, eventstore.SubscribeOptions{BatchSize: 1000, PollInterval: time.Hour, Linger: time.Hour},
+		// The poll stays short: a transaction another test holds open can keep the event
+		// invisible past its notification (the visible bound is cluster-wide).
+		done <- eventstore.Subscribe(ctx, s, 0, eventstore.SubscribeOptions{BatchSize: 1000, PollInterval: 100 * time.Millisecond, Linger: time.Hour},
 			func(context.Context, []eventstore.Event) error { return eventstore.ErrStop })
 	}()
 	for s.reads.Load() == 0 && ctx.Err() == nil { // the first read finds nothing
