@@ -247,7 +247,19 @@ func (w *Worker) release(n int) {
 	for range n {
 		<-w.slots
 	}
-	// Wake the timer loop once enough slots are free for a claim worth its statement.
+	w.wakeIfRoom()
+}
+
+// leftDue records that sagas were left due for want of a slot. The slots may all have
+// been freed meanwhile (before the flag was up), hence the check of its own.
+func (w *Worker) leftDue() {
+	w.dueLeft.Store(true)
+	w.wakeIfRoom()
+}
+
+// wakeIfRoom wakes the timer loop when sagas were left due and enough slots are free
+// for a claim worth its statement.
+func (w *Worker) wakeIfRoom() {
 	if w.dueLeft.Load() && cap(w.slots)-len(w.slots) >= wakeSlots(cap(w.slots)) {
 		select {
 		case w.wake <- struct{}{}:
@@ -353,7 +365,7 @@ func (w *Worker) intake(ctx context.Context, b consumer.Batch) error {
 		return fmt.Errorf("saga intake %s/%d: %w", b.Topic, b.Partition, err)
 	}
 	if got < len(placed) { // committed: some sagas were created due
-		w.dueLeft.Store(true)
+		w.leftDue()
 	}
 	started := 0
 	for _, s := range created {
@@ -435,7 +447,7 @@ func (w *Worker) pollDue(ctx context.Context) {
 	for ctx.Err() == nil {
 		n := w.tryAcquire(100)
 		if n == 0 {
-			w.dueLeft.Store(true) // there may be more; freed slots wake this loop
+			w.leftDue() // there may be more; freed slots wake this loop
 			return
 		}
 		sagas, err := w.store.claimDue(ctx, w.token(), w.cfg.Lease, n)
