@@ -85,9 +85,11 @@ func New(b Bucket, opts ...Option) *Limiter {
 // Allow takes one token from key's bucket. When the bucket is empty it takes nothing and
 // returns false with how long until a token is available.
 func (l *Limiter) Allow(key string) (bool, time.Duration) {
-	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The clock is read under the lock: a time read before it could be older than the
+	// one the bucket last saw, and x/time/rate then counts that refill twice.
+	now := l.now()
 	l.sweep(now)
 	e, ok := l.entries[key]
 	if !ok {

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,4 +104,52 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorContains(t, err, "ORDO_RATE_IP_RPS")
 	c.Disabled = true
 	require.NoError(t, c.Validate())
+}
+
+// A request that read the clock before another one but takes the bucket after it must
+// not refill the bucket twice (x/time/rate counts the refill since the time it is given,
+// and a time older than the bucket's last one moves the bucket back).
+func TestClockReadUnderTheLock(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var (
+		calls    atomic.Int32
+		aInClock = make(chan struct{})
+		bDone    = make(chan struct{})
+	)
+	clock := func() time.Time {
+		switch calls.Add(1) {
+		case 1, 2: // New, then the first request
+			return base
+		case 3: // request A: the clock is slow; B goes meanwhile if it can
+			close(aInClock)
+			select {
+			case <-bDone:
+			case <-time.After(300 * time.Millisecond): // B waits for the lock A holds
+			}
+			return base.Add(500 * time.Millisecond)
+		case 4: // request B
+			return base.Add(time.Second)
+		default: // request C
+			return base.Add(1500 * time.Millisecond)
+		}
+	}
+	l := ratelimit.New(ratelimit.Bucket{Rate: 1, Burst: 1}, ratelimit.WithClock(clock))
+	allowed := 0
+	count := func(ok bool, _ time.Duration) {
+		if ok {
+			allowed++
+		}
+	}
+	count(l.Allow("k")) // at 0: the one token
+	var wg sync.WaitGroup
+	var a bool
+	wg.Go(func() { a, _ = l.Allow("k") }) // at 0.5 s: half a token
+	<-aInClock
+	b, _ := l.Allow("k") // at 1 s: a token
+	close(bDone)
+	wg.Wait()
+	count(a, 0)
+	count(b, 0)
+	count(l.Allow("k")) // at 1.5 s: half a token since B's
+	require.Equal(t, 2, allowed, "1 token/s from a full bucket of 1: two requests in 1.5 s")
 }
