@@ -130,6 +130,10 @@ LIBS="${ORDO_FAULTS_KAFKA_LIBS:-$MAIN_LOCAL/kafka/libs}"
 kafka_pid() { [ -f "$KPID" ] && kill -0 "$(cat "$KPID")" 2>/dev/null && cat "$KPID"; }
 
 kafka_private_start() {
+  if [ ! -f "$LIBS/kafka-clients-4.4.0.jar" ] && [ -z "${ORDO_FAULTS_KAFKA_LIBS:-}" ]; then
+    # `make up` reused a broker it did not start, so it fetched no jars: fetch them now.
+    ORDO_LOCAL="$MAIN_LOCAL" "$ROOT/deploy/local/kafka.sh" libs
+  fi
   [ -f "$LIBS/kafka-clients-4.4.0.jar" ] || fail "private kafka" "" "no Kafka jars in $LIBS: run \`make up\` once (it fetches them)"
   mkdir -p "$KDIR"
   sed -e "s|@DATA_DIR@|$KDIR/data|g" -e "s|127.0.0.1:9092|$KAFKA_ADDR|g" -e "s|127.0.0.1:9093|127.0.0.1:$CONTROLLER_PORT|g" \

@@ -248,12 +248,12 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  up|down)
-    # One kafka.sh up/down at a time.
+  up|down|libs)
+    # One kafka.sh up/down/libs at a time.
     exec 9>"$KDIR/.lock"
     flock -w 600 9 || fail "lock" "" "another deploy/local/kafka.sh is still running ($KDIR/.lock)"
-    "cmd_$1"
+    if [ "$1" = libs ]; then fetch_libs; else "cmd_$1"; fi # libs: only fetch the jars (the fault suite's private broker)
     ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|libs" >&2; exit 2 ;;
 esac
