@@ -64,28 +64,15 @@ func Subscribe(ctx context.Context, store Store, after int64, opts SubscribeOpti
 			if len(events) == opts.BatchSize {
 				continue // more is waiting; do not sleep
 			}
-			if err := sleepUntil(ctx, readAt.Add(opts.Linger)); err != nil {
-				return err
+			if rest := time.Until(readAt.Add(opts.Linger)); rest > 0 {
+				if err := waitForMore(ctx, nil, rest); err != nil { // nil: only the linger's end wakes it
+					return err
+				}
 			}
 		}
 		if err := waitForMore(ctx, appended, opts.PollInterval); err != nil {
 			return err
 		}
-	}
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
 	}
 }
 
