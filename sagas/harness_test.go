@@ -211,6 +211,19 @@ func (h *harness) place(t *testing.T, customer domain.ID, token string, lines ..
 }
 
 // cancel cancels an order as its customer.
+// placeConcurrently places n orders of one line, each by a new customer paying with
+// tok_visa, all at once, and returns their ids.
+func (h *harness) placeConcurrently(t *testing.T, n int, l line) []domain.ID {
+	t.Helper()
+	ids := make([]domain.ID, n)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() { ids[i] = h.place(t, newID(), pspsim.TokenVisa, l) })
+	}
+	wg.Wait()
+	return ids
+}
+
 func (h *harness) cancel(t *testing.T, id domain.ID) {
 	t.Helper()
 	_, _, err := app.Execute(context.Background(), h.env, app.Command[*order.Order]{

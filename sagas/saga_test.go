@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -336,12 +335,7 @@ func TestFiftyOrdersForTenUnits(t *testing.T) {
 	h.worker(t, nil, "w2")
 	p := h.product(t, 10, 2500)
 
-	ids := make([]domain.ID, 50)
-	var wg sync.WaitGroup
-	for i := range ids {
-		wg.Go(func() { ids[i] = h.place(t, newID(), pspsim.TokenVisa, line{p, 1, 2500}) })
-	}
-	wg.Wait()
+	ids := h.placeConcurrently(t, 50, line{p, 1, 2500})
 	final := h.waitSettled(t, ids...)
 
 	confirmed, outOfStock := 0, 0
@@ -565,12 +559,7 @@ func TestFreedSlotsTakeDueSagasBeforeTheTick(t *testing.T) {
 	})
 	h.worker(t, nil, "w1")
 	p := h.product(t, 100, 1000)
-	ids := make([]domain.ID, 12)
-	var wg sync.WaitGroup
-	for i := range ids {
-		wg.Go(func() { ids[i] = h.place(t, newID(), pspsim.TokenVisa, line{p, 1, 1000}) })
-	}
-	wg.Wait()
+	ids := h.placeConcurrently(t, 12, line{p, 1, 1000})
 	for id, v := range h.waitSettled(t, ids...) {
 		require.Equal(t, sagas.StateConfirmed, v.State, "order %s", id)
 	}
