@@ -33,7 +33,7 @@ func DefaultConfig() Config {
 		Addr:           "127.0.0.1:9000",
 		Database:       "ordo",
 		FlushRows:      50_000,
-		FlushInterval:  time.Second,
+		FlushInterval:  3 * time.Second,
 		MaxPollRecords: 10_000,
 	}
 }

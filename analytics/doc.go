@@ -12,6 +12,9 @@
 // batches until then: consumer.Flusher), as one INSERT per table over the native
 // protocol, the tables in parallel, in the background: decoding the next records
 // overlaps with ClickHouse inserting the previous ones; at most one flush is in flight.
+// Under a trickle the broker holds each fetch for a sixth of FlushInterval (at most
+// 500 ms; consumer.Config.Linger): the events wait in the buffer anyway, and a fetch per
+// produce batch of the relay cost the broker and the sink more CPU than the inserts.
 //
 // # Offsets
 //

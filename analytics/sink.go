@@ -52,6 +52,7 @@ func NewSink(cfg Config, conn driver.Conn, names topic.Names, newClient func(opt
 		DeadLetterTopic: names.DeadLetter(),
 		MaxPollRecords:  cfg.MaxPollRecords,
 		Offsets:         h, // the sink resumes from ingest_offsets in ClickHouse
+		Linger:          fetchLinger(cfg.FlushInterval),
 	}
 	withInstance := func(opts ...kgo.Opt) (*kgo.Client, error) {
 		if cfg.InstanceID != "" {
@@ -60,6 +61,14 @@ func NewSink(cfg Config, conn driver.Conn, names topic.Names, newClient func(opt
 		return newClient(opts...)
 	}
 	return &Sink{c: consumer.New(ccfg, h, withInstance, log), h: h}
+}
+
+// fetchLinger is how long the broker may hold the sink's fetches under a trickle: a
+// sixth of the flush interval, 10 ms to 500 ms. The events wait in the sink's buffer
+// for the interval anyway, and a fetch per produce batch of the relay (about a hundred
+// a second) cost the broker and the sink more CPU than the inserts they feed.
+func fetchLinger(flushInterval time.Duration) time.Duration {
+	return min(max(flushInterval/6, 10*time.Millisecond), 500*time.Millisecond)
 }
 
 // Name implements lifecycle.Role.

@@ -59,7 +59,7 @@ func init() {
 //
 //	ORDO_CLICKHOUSE_DATABASE        database of the analytics tables (default ordo)
 //	ORDO_ANALYTICS_FLUSH_ROWS       events per ClickHouse insert at most (default 50000)
-//	ORDO_ANALYTICS_FLUSH_INTERVAL   longest wait before buffered events are inserted (default 1s)
+//	ORDO_ANALYTICS_FLUSH_INTERVAL   longest wait before buffered events are inserted (default 3s)
 //	ORDO_ANALYTICS_MAX_POLL_RECORDS records per Kafka poll (default 10000)
 //	ORDO_ANALYTICS_INSTANCE_ID      static consumer-group member id (a StatefulSet pod name)
 func loadAnalyticsEnv(errs *[]error, e *env) {

@@ -1,0 +1,89 @@
+package analytics_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordo-platform/ordo/analytics"
+	"github.com/ordo-platform/ordo/eventstore"
+	"github.com/ordo-platform/ordo/eventstore/record"
+	"github.com/ordo-platform/ordo/internal/consumer"
+	"github.com/ordo-platform/ordo/internal/testenv"
+)
+
+// Under a trickle the sink's fetches linger (a sixth of the flush interval), so it
+// handles the records of one partition in a few batches instead of one per record, and
+// still ingests every one of them.
+func TestSinkFetchesLingerUnderATrickle(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	cfg := p.sinkConfig()
+	cfg.FlushInterval = 1200 * time.Millisecond // a linger of 200 ms
+	const linger = 200 * time.Millisecond
+	run(t, analytics.NewSink(cfg, p.conn, p.names, newKafkaClient, quiet))
+
+	// The longest stream of a generated shop: one key, one partition.
+	byStream := map[string][]eventstore.Event{}
+	longest := ""
+	for _, e := range shop(t, 5, 3, 20, 300) {
+		byStream[e.StreamID] = append(byStream[e.StreamID], e)
+		if len(byStream[e.StreamID]) > len(byStream[longest]) {
+			longest = e.StreamID
+		}
+	}
+	events := byStream[longest]
+	require.GreaterOrEqual(t, len(events), 41, "stream %s", longest)
+	events = events[:41]
+	cl := testenv.KafkaClient(t)
+	ctx := context.Background()
+	produce := func(e eventstore.Event) {
+		r, err := record.FromEvent(e, p.names)
+		require.NoError(t, err)
+		require.NoError(t, cl.ProduceSync(ctx, r).FirstErr())
+	}
+	stored := func(n int) func() bool {
+		q := fmt.Sprintf("SELECT count() FROM events WHERE stream_id = '%s'", longest)
+		return func() bool { return count(t, p.conn, q) == uint64(n) }
+	}
+	produce(events[0]) // the sink has joined once this one is in ClickHouse
+	require.Eventually(t, stored(1), 60*time.Second, 50*time.Millisecond)
+
+	group := analytics.GroupFor(p.names)
+	first := sinkBatches(t, group)
+	begin := time.Now()
+	for _, e := range events[1:] {
+		produce(e)
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(begin)
+	require.Eventually(t, stored(len(events)), 30*time.Second, 50*time.Millisecond)
+	batches := sinkBatches(t, group) - first
+	require.LessOrEqual(t, batches, uint64(elapsed/linger)+3, "%d batches for %d records in %s", batches, len(events)-1, elapsed)
+}
+
+// sinkBatches is how many batches the consumer group has handled, from its metrics.
+func sinkBatches(t *testing.T, group string) uint64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(consumer.Collectors()...)
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "ordo_consumer_batch_records" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "group" && l.GetValue() == group {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
