@@ -7,12 +7,13 @@
 //
 // One consumer group per read model (GroupOrders, GroupProducts, constant names) on the
 // shared consumer runtime (internal/consumer): batches per partition, in offset order.
-// Every batch is one Postgres transaction that
+// The projector keeps a poll's batches (Handle) and applies them together (Flush, as a
+// consumer.Flusher due after every poll), in one Postgres transaction that
 //
 //  1. takes the projection's live lock shared (a rebuild's switch-over takes it
 //     exclusively, so it waits for batches in flight and new batches wait for it);
-//  2. locks the partition's row in projection_offsets for the active version and reads
-//     next_offset;
+//  2. locks the rows of the poll's partitions in projection_offsets for the active
+//     version (in topic and partition order) and reads their next_offset;
 //  3. skips records below next_offset (a redelivery, or a zombie member's batch after a
 //     rebalance: the row lock serialises it behind the new owner, and by then the offset
 //     has moved past it);
@@ -21,7 +22,8 @@
 //     at or below a row's version is a duplicate and changes nothing, an event beyond
 //     version+1 means records are missing and the versions in between are read from the
 //     event store first;
-//  6. stores next_offset = last offset + 1 and sends NOTIFY (delivered at commit).
+//  6. stores each partition's next_offset = last offset + 1 and sends NOTIFY (delivered
+//     at commit).
 //
 // Effects and position commit together or not at all, so a crash, a restart without a
 // Kafka commit, a rebalance or a duplicated record never loses or doubles an event; the

@@ -120,10 +120,77 @@ func TestZombieBatchBelowTheStoredOffsetIsSkipped(t *testing.T) {
 
 	zombie := f.projector(t, Orders)
 	require.NoError(t, zombie.Handle(ctx, consumer.Batch{Topic: tp, Partition: part, Records: []*kgo.Record{stale}}))
+	require.NoError(t, zombie.Flush(ctx)) // the poll's transaction
 	var after int
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM read_orders WHERE status = 'cancelled'`).Scan(&after))
 	require.Equal(t, before, after, "the zombie's batch changed nothing")
 	require.Empty(t, f.diff(t))
+}
+
+// The batches of one poll (several partitions) are applied in one transaction: both
+// offset rows move, with the one transaction's time, and both events are applied.
+func TestAPollIsOneTransaction(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	g := newTraffic(t, f.store, 4)
+	g.run(t, 400)
+	for i := 0; i < 20 && len(g.pending) < 2; i++ {
+		g.run(t, 50)
+	}
+	f.startRelay(t)
+	_, stop := f.startProjector(t, Orders)
+	f.startProjector(t, Products)
+	f.requireConverges(t)
+	stop()
+
+	ctx := context.Background()
+	type row struct {
+		topic string
+		part  int32
+		next  int64
+	}
+	var parts []row
+	rows, err := f.pool.Query(ctx, `SELECT topic, partition, next_offset FROM projection_offsets
+		WHERE name = 'orders' ORDER BY next_offset DESC LIMIT 2`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var r row
+		require.NoError(t, rows.Scan(&r.topic, &r.part, &r.next))
+		parts = append(parts, r)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, parts, 2)
+	g.mu.Lock()
+	require.GreaterOrEqual(t, len(g.pending), 2)
+	orders := []pendingOrder{g.pending[0], g.pending[1]}
+	g.mu.Unlock()
+
+	p := f.projector(t, Orders)
+	for i, pr := range parts {
+		rec := cancelledRecord(t, f, orders[i].id, pr.topic, pr.part, pr.next)
+		require.NoError(t, p.Handle(ctx, consumer.Batch{Topic: pr.topic, Partition: pr.part, Records: []*kgo.Record{rec}}))
+	}
+	var cancelled int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM read_orders WHERE id = ANY($1) AND status = 'cancelled'`,
+		[][16]byte{orders[0].id, orders[1].id}).Scan(&cancelled))
+	require.Zero(t, cancelled, "Handle only keeps the batch")
+	require.NoError(t, p.Flush(ctx))
+
+	var stamps []time.Time
+	for _, pr := range parts {
+		var (
+			next int64
+			at   time.Time
+		)
+		require.NoError(t, f.pool.QueryRow(ctx, `SELECT next_offset, updated_at FROM projection_offsets
+			WHERE name = 'orders' AND topic = $1 AND partition = $2`, pr.topic, pr.part).Scan(&next, &at))
+		require.Equal(t, pr.next+1, next, "%s/%d", pr.topic, pr.part)
+		stamps = append(stamps, at)
+	}
+	require.Equal(t, stamps[0], stamps[1], "both offsets were stored by one transaction (now() is its start)")
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM read_orders WHERE id = ANY($1) AND status = 'cancelled'`,
+		[][16]byte{orders[0].id, orders[1].id}).Scan(&cancelled))
+	require.Equal(t, 2, cancelled)
 }
 
 // Two members share the partitions; one stops in the middle of the stream (its
