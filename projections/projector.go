@@ -145,7 +145,14 @@ func (p *Projector) Handle(_ context.Context, b consumer.Batch) error {
 // is handled.
 func (p *Projector) FlushIn() time.Duration { return 0 }
 
-// Flush implements consumer.Flusher: the batches of a poll in one transaction. It takes
+// mergeRecords bounds the records of the batches one transaction takes together: a
+// trickle's small batches share one, while a backlog's batches, thousands of records
+// each, stay one per transaction (merging them saves nothing, and a transaction that
+// fails would redo them all).
+const mergeRecords = 1000
+
+// Flush implements consumer.Flusher: the batches of a poll in one transaction (in
+// several when they hold more than mergeRecords records together). It takes
 // the projection's live lock shared (a switch-over takes it exclusively), locks the
 // offset rows of the active version for every partition of the poll, skips the records
 // below a partition's stored offset (redelivered, or handled meanwhile by another member
@@ -153,14 +160,18 @@ func (p *Projector) FlushIn() time.Duration { return 0 }
 // each partition's new offset. Either all of it commits or none; the runtime retries a
 // failed flush with the same batches and commits to Kafka only after it succeeded.
 func (p *Projector) Flush(ctx context.Context) error {
-	if len(p.pending) == 0 {
-		return nil
+	for len(p.pending) > 0 {
+		n, records := 1, len(p.pending[0].Records)
+		for n < len(p.pending) && records+len(p.pending[n].Records) <= mergeRecords {
+			records += len(p.pending[n].Records)
+			n++
+		}
+		if err := p.apply(ctx, p.pending[:n]); err != nil {
+			return err // a retry starts with the batches not applied yet
+		}
+		p.pending = p.pending[n:]
 	}
-	if err := p.apply(ctx, p.pending); err != nil {
-		return err
-	}
-	clear(p.pending)
-	p.pending = p.pending[:0]
+	p.pending = nil
 	return nil
 }
 
@@ -245,33 +256,40 @@ func (p *Projector) apply(ctx context.Context, batches []consumer.Batch) error {
 		// What each partition reached: its next offset and its highest position.
 		type reached struct{ next, pos int64 }
 		upto := make(map[partitionKey]reached, len(keys))
-		var evs []event
+		total := 0
+		for _, b := range batches {
+			total += len(b.Records)
+		}
+		evs := make([]event, 0, total)
 		for _, b := range batches {
 			k := partitionKey{b.Topic, b.Partition}
+			from := next[k]
+			got, touched := upto[k]
 			for _, r := range b.Records {
-				if r.Offset < next[k] {
+				if r.Offset < from {
 					belowOffset++
 					continue
 				}
-				next[k] = r.Offset + 1 // a partition's records once, even if two batches hold them
-				got := upto[k]
-				got.next = r.Offset + 1
+				from = r.Offset + 1 // a partition's records once, even if two batches hold them
+				got.next, touched = from, true
 				ev, err := p.decodeRecord(r)
 				if err != nil {
 					if err := b.DeadLetter(ctx, r, err); err != nil {
 						return nil, err
 					}
 					dlq++
-					upto[k] = got
 					continue
 				}
 				evs = append(evs, ev)
 				got.pos = max(got.pos, ev.Position)
-				upto[k] = got
-				maxPos = max(maxPos, ev.Position)
 				if ev.RecordedAt.After(newest) {
 					newest = ev.RecordedAt
 				}
+			}
+			next[k] = from
+			if touched {
+				upto[k] = got
+				maxPos = max(maxPos, got.pos)
 			}
 		}
 		if len(upto) == 0 {
