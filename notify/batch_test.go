@@ -22,9 +22,9 @@ import (
 	"github.com/ordo-platform/ordo/schemas"
 )
 
-// TestHistoryBatch hands the history handler batches directly: several customers' orders
-// placed and decided in one batch, the same batch redelivered, and a later batch deciding
-// an order placed in an earlier one. Each customer's notifications must be numbered 1, 2,
+// TestHistoryBatch hands the history handler polls directly: several customers' orders
+// placed and decided in one poll of two partitions' batches, the same records
+// redelivered, and a later poll deciding an order placed in an earlier one. Each customer's notifications must be numbered 1, 2,
 // ... in the order of the events, once each, with the customer found for an order placed
 // in an earlier batch, and an email queued per decided order.
 func TestHistoryBatch(t *testing.T) {
@@ -51,18 +51,29 @@ func TestHistoryBatch(t *testing.T) {
 			Items:      []order.Item{{ProductID: domain.ID(uuid.New()), SKU: "S", Name: "N", UnitPriceCents: 100, Quantity: 1, LineTotalCents: 100}},
 			TotalCents: 100, PlacedAt: time.Now().UTC()})
 	}
-	first := consumer.Batch{Topic: "orders", Records: []*kgo.Record{
-		rec(user.StreamType, a, user.Registered{UserID: a, Email: "a@example.com", Name: "A", Role: user.RoleCustomer,
-			PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", RegisteredAt: time.Now().UTC()}),
-		placed(o1, a), placed(o2, b), placed(o3, a),
-		rec(order.StreamType, o1, order.Confirmed{OrderID: o1}),
-		rec(order.StreamType, o2, order.Cancelled{OrderID: o2, Reason: order.ReasonPaymentDeclined}),
-	}}
-	require.NoError(t, h.Handle(ctx, first))
-	require.NoError(t, h.Handle(ctx, first), "a redelivered batch")
-	require.NoError(t, h.Handle(ctx, consumer.Batch{Topic: "orders", Records: []*kgo.Record{
+	// One poll: a's records on one partition, b's on another, recorded by one flush.
+	regA := rec(user.StreamType, a, user.Registered{UserID: a, Email: "a@example.com", Name: "A", Role: user.RoleCustomer,
+		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", RegisteredAt: time.Now().UTC()})
+	p1, p2, p3 := placed(o1, a), placed(o2, b), placed(o3, a)
+	c1 := rec(order.StreamType, o1, order.Confirmed{OrderID: o1})
+	c2 := rec(order.StreamType, o2, order.Cancelled{OrderID: o2, Reason: order.ReasonPaymentDeclined})
+	poll := func(batches ...consumer.Batch) {
+		t.Helper()
+		for _, b := range batches {
+			require.NoError(t, h.Handle(ctx, b))
+		}
+		require.NoError(t, h.Flush(ctx))
+	}
+	poll(consumer.Batch{Topic: "orders", Partition: 0, Records: []*kgo.Record{regA, p1, p3, c1}},
+		consumer.Batch{Topic: "orders", Partition: 1, Records: []*kgo.Record{p2, c2}})
+	var notes int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM order_notifications`).Scan(&notes))
+	require.Equal(t, 5, notes, "both batches of the poll recorded")
+	// The same records redelivered, as one batch.
+	poll(consumer.Batch{Topic: "orders", Records: []*kgo.Record{regA, p1, p2, p3, c1, c2}})
+	poll(consumer.Batch{Topic: "orders", Records: []*kgo.Record{
 		rec(order.StreamType, o3, order.Confirmed{OrderID: o3}),
-	}}))
+	}})
 
 	want := map[domain.ID][]string{
 		a: {o1.String() + " pending", o3.String() + " pending", o1.String() + " confirmed", o3.String() + " confirmed"},

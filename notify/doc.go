@@ -6,6 +6,7 @@
 //     change into a row of order_notifications numbered per customer, and NOTIFYs it in
 //     the same transaction; for confirmed and cancelled orders it also queues an email in
 //     email_outbox. Rows are keyed by event id, so redelivered records change nothing.
+//     A poll's batches (one per partition) are recorded in one transaction.
 //   - Hub, in every HTTP replica, LISTENs for those rows and pushes each to the
 //     WebSocket clients of its customer only. A client reconnecting with ?since=<seq>
 //     first gets what it missed from the table, then the live feed, without gaps or

@@ -91,12 +91,15 @@ func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{metricNotifications, metricEmails, metricClients, metricPushed, metricDropped}
 }
 
-// History records order status changes; it is the consumer.Handler of Group.
+// History records order status changes; it is the consumer.Handler (and
+// consumer.Flusher) of Group.
 type History struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 	// Email queues an email for confirmed and cancelled orders when true.
 	Email bool
+
+	pending []consumer.Batch // the poll's batches, until Flush records them
 }
 
 // NewHistory returns the history handler.
@@ -104,20 +107,78 @@ func NewHistory(pool *pgxpool.Pool, email bool, log *slog.Logger) *History {
 	return &History{pool: pool, Email: email, log: log}
 }
 
-// Handle implements consumer.Handler: one transaction per batch, of four round trips
-// whatever the batch's size. The events are decoded before it begins, and each step is
-// one statement (or one pgx.Batch) for the whole batch. The transaction has to be short:
-// while it is open the event store's readers (the relay first) see nothing newer than its
-// start (eventstore/postgres/doc.go), and with five statements per record it used to stay
+// Handle implements consumer.Handler: it keeps the batch for its poll's transaction
+// (Flush).
+func (h *History) Handle(_ context.Context, b consumer.Batch) error {
+	h.pending = append(h.pending, b)
+	return nil
+}
+
+// FlushIn implements consumer.Flusher: a poll is recorded as soon as it is handled.
+func (h *History) FlushIn() time.Duration { return 0 }
+
+// Flush implements consumer.Flusher: the batches of a poll (one per partition) in one
+// transaction. A failed flush is retried with the same batches, which are recorded once.
+func (h *History) Flush(ctx context.Context) error {
+	if err := h.apply(ctx, h.pending); err != nil {
+		return err
+	}
+	h.pending = nil
+	return nil
+}
+
+// apply records batches in one transaction, of four round trips whatever their size.
+// The events are decoded before it begins, and each step is one statement (or one
+// pgx.Batch) for all of them. The transaction has to be short: while it is open the
+// event store's readers (the relay first) see nothing newer than its start
+// (eventstore/postgres/doc.go), and with five statements per record it used to stay
 // open for a second under load, the largest wait between an order being placed and the
 // saga hearing of it.
-func (h *History) Handle(ctx context.Context, b consumer.Batch) error {
+func (h *History) apply(ctx context.Context, batches []consumer.Batch) error {
+	d := decoded{placed: map[uuid.UUID]uuid.UUID{}}
+	for _, b := range batches {
+		if err := d.add(ctx, b); err != nil {
+			return err
+		}
+	}
+	if len(d.regs) == 0 && len(d.notes) == 0 {
+		return nil
+	}
+
+	// BEGIN goes with prepare's statements, COMMIT with record's last ones.
 	var (
-		regs   []user.Registered
-		placed = map[uuid.UUID]uuid.UUID{} // order -> customer, from this batch's order.placed
-		notes  []Notification
-		ids    []uuid.UUID // notes' event ids
+		fresh  []fresh
+		emails int
 	)
+	err := pgpool.InPipe(ctx, h.pool, func(tx *pgpool.PipeTx) (*pgx.Batch, error) {
+		var err error
+		if fresh, err = h.prepare(ctx, tx, d.regs, d.placed, d.notes, d.ids); err != nil || len(fresh) == 0 {
+			return nil, err
+		}
+		last, n, err := h.record(ctx, tx, fresh)
+		emails = n
+		return last, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range fresh {
+		metricNotifications.WithLabelValues(f.Status).Inc()
+	}
+	metricEmails.WithLabelValues("queued").Add(float64(emails))
+	return nil
+}
+
+// decoded is what apply records, from the records of its batches.
+type decoded struct {
+	regs   []user.Registered
+	placed map[uuid.UUID]uuid.UUID // order -> customer, from the order.placed among them
+	notes  []Notification
+	ids    []uuid.UUID // notes' event ids
+}
+
+// add decodes b's records; what cannot be decoded goes to the dead-letter topic.
+func (d *decoded) add(ctx context.Context, b consumer.Batch) error {
 	for _, r := range b.Records {
 		e, err := record.ToEvent(r)
 		if err != nil {
@@ -139,11 +200,11 @@ func (h *History) Handle(ctx context.Context, b consumer.Batch) error {
 		n := Notification{Type: "order.status", Version: e.Version, OccurredAt: e.OccurredAt.UTC()}
 		switch de := de.(type) {
 		case user.Registered:
-			regs = append(regs, de)
+			d.regs = append(d.regs, de)
 			continue
 		case order.Placed:
 			n.OrderID, n.CustomerID, n.Status = uuid.UUID(de.OrderID), uuid.UUID(de.CustomerID), "pending"
-			placed[n.OrderID] = n.CustomerID
+			d.placed[n.OrderID] = n.CustomerID
 		case order.Confirmed:
 			n.OrderID, n.Status = uuid.UUID(de.OrderID), "confirmed"
 		case order.Cancelled:
@@ -151,34 +212,9 @@ func (h *History) Handle(ctx context.Context, b consumer.Batch) error {
 		default:
 			continue
 		}
-		notes = append(notes, n)
-		ids = append(ids, e.ID)
+		d.notes = append(d.notes, n)
+		d.ids = append(d.ids, e.ID)
 	}
-	if len(regs) == 0 && len(notes) == 0 {
-		return nil
-	}
-
-	// BEGIN goes with prepare's statements, COMMIT with record's last ones.
-	var (
-		fresh  []fresh
-		emails int
-	)
-	err := pgpool.InPipe(ctx, h.pool, func(tx *pgpool.PipeTx) (*pgx.Batch, error) {
-		var err error
-		if fresh, err = h.prepare(ctx, tx, regs, placed, notes, ids); err != nil || len(fresh) == 0 {
-			return nil, err
-		}
-		last, n, err := h.record(ctx, tx, fresh)
-		emails = n
-		return last, err
-	})
-	if err != nil {
-		return err
-	}
-	for _, f := range fresh {
-		metricNotifications.WithLabelValues(f.Status).Inc()
-	}
-	metricEmails.WithLabelValues("queued").Add(float64(emails))
 	return nil
 }
 
