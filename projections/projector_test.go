@@ -94,11 +94,7 @@ func TestZombieBatchBelowTheStoredOffsetIsSkipped(t *testing.T) {
 	f := newFixture(t)
 	g := newTraffic(t, f.store, 3)
 	g.run(t, 300)
-	f.startRelay(t)
-	_, stop := f.startProjector(t, Orders)
-	f.startProjector(t, Products)
-	f.requireConverges(t)
-	stop()
+	f.convergeThenStopOrders(t)
 
 	ctx := context.Background()
 	var (
@@ -127,6 +123,17 @@ func TestZombieBatchBelowTheStoredOffsetIsSkipped(t *testing.T) {
 	require.Empty(t, f.diff(t))
 }
 
+// convergeThenStopOrders runs the relay and both projectors until the read models equal
+// the store, then stops the orders projector, whose group then has offsets stored.
+func (f *fixture) convergeThenStopOrders(t *testing.T) {
+	t.Helper()
+	f.startRelay(t)
+	_, stop := f.startProjector(t, Orders)
+	f.startProjector(t, Products)
+	f.requireConverges(t)
+	stop()
+}
+
 // The batches of one poll (several partitions) are applied in one transaction: both
 // offset rows move, with the one transaction's time, and both events are applied.
 func TestAPollIsOneTransaction(t *testing.T) {
@@ -137,11 +144,7 @@ func TestAPollIsOneTransaction(t *testing.T) {
 	for i := 0; i < 20 && len(g.pending) < 2; i++ {
 		g.run(t, 50)
 	}
-	f.startRelay(t)
-	_, stop := f.startProjector(t, Orders)
-	f.startProjector(t, Products)
-	f.requireConverges(t)
-	stop()
+	f.convergeThenStopOrders(t)
 
 	ctx := context.Background()
 	type row struct {
