@@ -186,18 +186,14 @@ func (p *Projector) apply(ctx context.Context, batches []consumer.Batch) error {
 	name := p.model.name()
 	// The partitions of the poll, sorted, so that two members (a zombie after a
 	// rebalance) lock their common rows in one order.
-	var keys []partitionKey
-	seen := map[partitionKey]bool{}
-	for _, b := range batches {
-		k := partitionKey{b.Topic, b.Partition}
-		if !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
-		}
+	keys := make([]partitionKey, len(batches))
+	for i, b := range batches {
+		keys[i] = partitionKey{b.Topic, b.Partition}
 	}
 	slices.SortFunc(keys, func(a, b partitionKey) int {
 		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
 	})
+	keys = slices.Compact(keys)
 	topics, partitions := make([]string, len(keys)), make([]int32, len(keys))
 	for i, k := range keys {
 		topics[i], partitions[i] = k.topic, k.partition
@@ -212,6 +208,7 @@ func (p *Projector) apply(ctx context.Context, batches []consumer.Batch) error {
 	// BEGIN goes with the offset locks, COMMIT with the offsets' update.
 	err := pgpool.InPipe(ctx, p.pool, func(tx *pgpool.PipeTx) (*pgx.Batch, error) {
 		st, belowOffset, dlq, maxPos, newest = applyStats{}, 0, 0, 0, time.Time{}
+		next := make(map[partitionKey]int64, len(keys))
 		q := &pgx.Batch{}
 		q.Queue(liveLockShared, name)
 		// A separate statement, so that it reads the registry after the lock is granted.
@@ -221,32 +218,16 @@ func (p *Projector) apply(ctx context.Context, batches []consumer.Batch) error {
 			WHERE v.name = $1 AND v.state = 'active'
 			ORDER BY u.i
 			ON CONFLICT (name, version, topic, partition) DO UPDATE SET next_offset = projection_offsets.next_offset
-			RETURNING version, topic, partition, next_offset`, name, topics, partitions)
-		br := tx.SendBatch(ctx, q)
-		next := make(map[partitionKey]int64, len(keys))
-		_, err := br.Exec()
-		if err == nil {
-			var rows pgx.Rows
-			rows, err = br.Query()
-			if err == nil {
-				for rows.Next() {
-					var (
-						k   partitionKey
-						off int64
-					)
-					if err = rows.Scan(&version, &k.topic, &k.partition, &off); err != nil {
-						break
-					}
-					next[k] = off
-				}
-				rows.Close()
-				err = cmp.Or(err, rows.Err())
-			}
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+			RETURNING version, topic, partition, next_offset`, name, topics, partitions,
+		).Query(func(rows pgx.Rows) error {
+			var (
+				k   partitionKey
+				off int64
+			)
+			_, err := pgx.ForEachRow(rows, []any{&version, &k.topic, &k.partition, &off}, func() error { next[k] = off; return nil })
+			return err
+		})
+		if err := tx.SendBatch(ctx, q).Close(); err != nil {
 			return nil, fmt.Errorf("lock offsets of %d partitions: %w", len(keys), err)
 		}
 		if len(next) != len(keys) {
@@ -295,6 +276,7 @@ func (p *Projector) apply(ctx context.Context, batches []consumer.Batch) error {
 		if len(upto) == 0 {
 			return nil, nil // all of it was applied before
 		}
+		var err error
 		if st, err = p.model.apply(ctx, tx, version, evs, live, p.heal); err != nil {
 			return nil, err
 		}
