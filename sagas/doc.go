@@ -16,6 +16,10 @@
 //	    └──▶ compensation_failed (a compensation failed for good: an operator's)          │ customer cancel
 //	                                                                           compensating ◀┘ (restock, refund)
 //
+// An authorization is captured at once when it can be (captureNow): authorizing then
+// goes to confirmed in one transaction; capturing and confirming are the states of a
+// capture or confirmation that could not follow at once.
+//
 // # Persistence: a versioned state row
 //
 // Each saga is a row of order_sagas, updated with optimistic concurrency (every write

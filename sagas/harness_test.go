@@ -324,13 +324,14 @@ func (h *harness) waitFor(t *testing.T, cond func(sagas.SagaView) bool, ids ...d
 // gate is a provider that holds chosen calls until released, and can be told to fail.
 type gate struct {
 	psp.Provider
-	mu          sync.Mutex
-	holdAuth    chan struct{}
-	authCalled  chan struct{}
-	holdCapture chan struct{} // closed: the capture goes through
-	captured    chan struct{} // told when a capture went through
-	failCapture error
-	failVoid    error
+	mu            sync.Mutex
+	holdAuth      chan struct{}
+	authCalled    chan struct{}
+	holdCapture   chan struct{} // closed: the capture goes through
+	captureCalled chan struct{} // told when the saga asks for a capture
+	captured      chan struct{} // told when a capture went through
+	failCapture   error
+	failVoid      error
 }
 
 func (g *gate) Authorize(ctx context.Context, req psp.AuthorizeRequest) (psp.Authorization, error) {
@@ -355,8 +356,14 @@ func (g *gate) Authorize(ctx context.Context, req psp.AuthorizeRequest) (psp.Aut
 
 func (g *gate) Capture(ctx context.Context, req psp.CaptureRequest) (psp.Capture, error) {
 	g.mu.Lock()
-	err, hold, captured := g.failCapture, g.holdCapture, g.captured
+	err, hold, captured, called := g.failCapture, g.holdCapture, g.captured, g.captureCalled
 	g.mu.Unlock()
+	if called != nil {
+		select {
+		case called <- struct{}{}:
+		default:
+		}
+	}
 	if err != nil {
 		return psp.Capture{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ordo-platform/ordo/app"
 	"github.com/ordo-platform/ordo/domain"
 	"github.com/ordo-platform/ordo/domain/order"
+	"github.com/ordo-platform/ordo/domain/payment"
 	"github.com/ordo-platform/ordo/domain/product"
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/sagas"
@@ -116,6 +117,13 @@ func TestTokenPaths(t *testing.T) {
 		"step:authorize", "payment.captured", "step:capture", "order.confirmed", "inventory.committed", "step:confirm"} {
 		require.Contains(t, kinds, want)
 	}
+	// The provider captured right after authorizing: the authorization, the capture and
+	// the confirmation were recorded in one transaction.
+	var txs int
+	require.NoError(t, h.pool.QueryRow(context.Background(), `SELECT count(DISTINCT xmin::text) FROM events
+		WHERE stream_id = ANY($1) AND type IN ('payment.authorized', 'payment.captured', 'order.confirmed')`,
+		[]string{payment.StreamID(ids[0]), order.StreamID(ids[0])}).Scan(&txs))
+	require.Equal(t, 1, txs)
 	require.Less(t, slices.Index(kinds, "order.placed"), slices.Index(kinds, "payment.authorized"))
 	require.Less(t, slices.Index(kinds, "payment.captured"), slices.Index(kinds, "order.confirmed"))
 	require.Equal(t, "confirmed", tl.Status)
@@ -196,18 +204,23 @@ func TestCustomerCancelWhilePaying(t *testing.T) {
 	require.Zero(t, inv.Reserved())
 }
 
-// TestCustomerCancelWhileCapturing: the customer cancels while the capture is with the
-// provider. The capture's transaction cannot confirm the order any more; the capture is
-// recorded alone, the stock released and the money refunded.
+// TestCustomerCancelWhileCapturing: the customer cancels while the capture (asked for
+// right after the authorization) is with the provider. The capture's transaction
+// cannot confirm the order any more; the authorization and the capture are recorded
+// alone, the stock released and the money refunded.
 func TestCustomerCancelWhileCapturing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, true)
-	g := &gate{Provider: h.sim, holdCapture: make(chan struct{}), captured: make(chan struct{}, 1)}
+	g := &gate{Provider: h.sim, holdCapture: make(chan struct{}), captured: make(chan struct{}, 1), captureCalled: make(chan struct{}, 1)}
 	h.worker(t, g, "w1")
 	p := h.product(t, 10, 700)
 
 	id := h.place(t, newID(), pspsim.TokenVisa, line{p, 2, 700})
-	h.waitFor(t, func(v sagas.SagaView) bool { return v.State == sagas.StateCapturing }, id)
+	select {
+	case <-g.captureCalled:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the saga never asked for a capture")
+	}
 	h.cancel(t, id)
 	h.waitFor(t, func(v sagas.SagaView) bool { return v.CancelRequested }, id)
 	close(g.holdCapture)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -522,7 +523,8 @@ func (w *Worker) fraudCheck(ctx context.Context, s *Saga) (fraud.Verdict, error)
 	return v, nil
 }
 
-// authorize runs the fraud check, then asks the provider to authorize the total.
+// authorize runs the fraud check, then asks the provider to authorize the total, and
+// captures it at once when it can (captureNow).
 func (w *Worker) authorize(ctx context.Context, s *Saga) error {
 	return w.attempts(ctx, s, StepAuthorize, s.Deadline, 0, func(ctx context.Context, n int) error {
 		start := time.Now()
@@ -572,10 +574,12 @@ func (w *Worker) authorize(ctx context.Context, s *Saga) error {
 			}
 			next.Payment, next.AuthorizationRef = PaymentAuthorized, res.Reference
 			next.advance(StateCapturing, StepCapture, time.Now().Add(w.cfg.CaptureTimeout))
-			record = func(p *payment.Payment) ([]domain.Event, error) {
-				return p.DecideAuthorize(payment.Authorize{OrderID: s.OrderID, Amount: amount, Provider: w.deps.PSP.Name(),
-					ProviderReference: res.Reference, At: at})
+			auth := payment.Authorize{OrderID: s.OrderID, Amount: amount, Provider: w.deps.PSP.Name(),
+				ProviderReference: res.Reference, At: at}
+			if done, err := w.captureNow(ctx, s, &next, []stepRecord{fraudRec, rec}, auth); done {
+				return err
 			}
+			record = func(p *payment.Payment) ([]domain.Event, error) { return p.DecideAuthorize(auth) }
 		case psp.Declined:
 			reason := res.DeclineReason
 			if domain.Token(payment.CodeInvalidDeclineReason, "reason", reason) != nil {
@@ -640,56 +644,102 @@ func (w *Worker) observeCall(cctx context.Context, op, outcome string, err error
 func (w *Worker) capture(ctx context.Context, s *Saga) error {
 	return w.attempts(ctx, s, StepCapture, s.Deadline, 0, func(ctx context.Context, n int) error {
 		start := time.Now()
-		cctx, cancel := context.WithDeadline(ctx, s.Deadline)
-		defer cancel()
-		res, err := w.deps.PSP.Capture(cctx, psp.CaptureRequest{
-			IdempotencyKey: psp.Key(s.OrderID, string(StepCapture)), OrderID: s.OrderID,
-			AuthorizationReference: s.AuthorizationRef, Amount: s.Total,
-		})
-		w.observeCall(cctx, "capture", "captured", err, start)
+		res, err := w.callCapture(ctx, s)
 		if err != nil {
-			return w.callFailed(ctx, cctx, err)
-		}
-		amount := res.Amount
-		if amount.Currency == "" {
-			amount = s.Total
-		}
-		recordCapture := func(ctx context.Context) error {
-			_, err := w.recordPayment(ctx, s, StepCapture, true, func(p *payment.Payment) ([]domain.Event, error) {
-				return p.DecideCapture(payment.Capture{Amount: amount, ProviderReference: res.Reference})
-			})
 			return err
 		}
-		captured := w.rec(s, StepCapture, n, "captured", res.Reference, start)
-		// The capture and the confirmation in one transaction: the confirm step's work
-		// (its events carry the confirm step's ids) without a transaction of its own.
-		confirmed := *s
-		confirmed.Payment, confirmed.CaptureRef = PaymentCaptured, res.Reference
-		confirmed.confirmed()
-		err = w.transition(ctx, s, &confirmed, []stepRecord{captured, w.rec(s, StepConfirm, 1, "confirmed", "with the capture", time.Now())},
-			func(ctx context.Context, _ pgx.Tx) error {
-				// The confirmation is its own span in the order's trace, inside the capture's.
-				cctx, span := tracer.Start(ctx, "saga "+string(ActConfirm), trace.WithAttributes(
-					attribute.String("ordo.order_id", s.OrderID.String()), attribute.Bool("ordo.saga.with_capture", true)))
-				defer span.End()
-				err := w.confirmIn(cctx, s, recordCapture)
-				if err != nil {
-					span.RecordError(err)
-				}
-				return err
-			})
-		if err == nil || errors.Is(err, errFenced) || ctx.Err() != nil {
-			return err
-		}
-		// The confirmation was refused (the customer cancelled meanwhile) or failed: the
-		// capture is recorded alone, and the confirm step decides as it does after any
-		// capture.
-		next := *s
-		next.Payment, next.CaptureRef = PaymentCaptured, res.Reference
-		next.advance(StateConfirming, StepConfirm, time.Now().Add(w.cfg.ConfirmTimeout))
-		return w.transition(ctx, s, &next, []stepRecord{captured},
-			func(ctx context.Context, _ pgx.Tx) error { return recordCapture(ctx) })
+		return w.recordCapture(ctx, s, s, res, nil, w.rec(s, StepCapture, n, "captured", res.Reference, start), StepCapture,
+			func(p *payment.Payment, c payment.Capture) ([]domain.Event, error) { return p.DecideCapture(c) })
 	})
+}
+
+// callCapture asks the provider to capture s's authorization before s's deadline.
+func (w *Worker) callCapture(ctx context.Context, s *Saga) (psp.Capture, error) {
+	start := time.Now()
+	cctx, cancel := context.WithDeadline(ctx, s.Deadline)
+	defer cancel()
+	res, err := w.deps.PSP.Capture(cctx, psp.CaptureRequest{
+		IdempotencyKey: psp.Key(s.OrderID, string(StepCapture)), OrderID: s.OrderID,
+		AuthorizationReference: s.AuthorizationRef, Amount: s.Total,
+	})
+	w.observeCall(cctx, "capture", "captured", err, start)
+	if err != nil {
+		return res, w.callFailed(ctx, cctx, err)
+	}
+	if res.Amount.Currency == "" {
+		res.Amount = s.Total
+	}
+	return res, nil
+}
+
+// recordCapture records the capture res of the saga in state from (s itself, or s
+// just authorized in the same step), after the step records recs, with the order's
+// confirmation in one transaction: the confirm step's work (its events carry the
+// confirm step's ids) without a transaction of its own. When the confirmation is
+// refused (the customer cancelled meanwhile) or fails, the capture is recorded alone,
+// and the confirm step decides as it does after any capture. decide records the
+// capture in the payment aggregate, under the event ids of payStep.
+func (w *Worker) recordCapture(ctx context.Context, s, from *Saga, res psp.Capture, recs []stepRecord, captured stepRecord,
+	payStep Step, decide func(*payment.Payment, payment.Capture) ([]domain.Event, error),
+) error {
+	record := func(ctx context.Context) error {
+		_, err := w.recordPayment(ctx, s, payStep, true, func(p *payment.Payment) ([]domain.Event, error) {
+			return decide(p, payment.Capture{Amount: res.Amount, ProviderReference: res.Reference})
+		})
+		return err
+	}
+	recs = append(recs, captured)
+	confirmed := *from
+	confirmed.Payment, confirmed.CaptureRef = PaymentCaptured, res.Reference
+	confirmed.confirmed()
+	err := w.transition(ctx, s, &confirmed, append(slices.Clip(recs), w.rec(s, StepConfirm, 1, "confirmed", "with the capture", time.Now())),
+		func(ctx context.Context, _ pgx.Tx) error {
+			// The confirmation is its own span in the order's trace, inside the capture's.
+			cctx, span := tracer.Start(ctx, "saga "+string(ActConfirm), trace.WithAttributes(
+				attribute.String("ordo.order_id", s.OrderID.String()), attribute.Bool("ordo.saga.with_capture", true)))
+			defer span.End()
+			err := w.confirmIn(cctx, s, record)
+			if err != nil {
+				span.RecordError(err)
+			}
+			return err
+		})
+	if err == nil || errors.Is(err, errFenced) || ctx.Err() != nil {
+		return err
+	}
+	next := *from
+	next.Payment, next.CaptureRef = PaymentCaptured, res.Reference
+	next.advance(StateConfirming, StepConfirm, time.Now().Add(w.cfg.ConfirmTimeout))
+	return w.transition(ctx, s, &next, recs, func(ctx context.Context, _ pgx.Tx) error { return record(ctx) })
+}
+
+// captureNow follows an authorization at once with its capture, and records both with
+// the order's confirmation in one transaction: one step transaction (and saga save)
+// per order fewer than recording the authorization first. authorized is s after the
+// authorization, recs the step records so far. It returns false, having done nothing,
+// when the customer asked to cancel meanwhile (the authorization is then recorded
+// alone and voided, not captured and refunded) or when the provider did not capture:
+// the caller records the authorization alone, and the capture step asks again under
+// the same idempotency key, as after any authorization.
+func (w *Worker) captureNow(ctx context.Context, s, authorized *Saga, recs []stepRecord, auth payment.Authorize) (bool, error) {
+	if cancelled, err := w.store.cancelRequested(ctx, s.OrderID); err != nil || cancelled {
+		return false, nil
+	}
+	start := time.Now()
+	res, err := w.callCapture(ctx, authorized)
+	if err != nil {
+		if ctx.Err() != nil {
+			return true, context.Cause(ctx)
+		}
+		w.log.Warn("capture after the authorization failed; the capture step retries", "order_id", s.OrderID, "err", err)
+		return false, nil
+	}
+	// Recorded under the authorization's ids: its event is the one the authorize step
+	// records alone, and the payment stream starts with it.
+	return true, w.recordCapture(ctx, s, authorized, res, recs, w.rec(s, StepCapture, 1, "captured", res.Reference, start), StepAuthorize,
+		func(p *payment.Payment, c payment.Capture) ([]domain.Event, error) {
+			return p.DecideAuthorizeAndCapture(auth, c)
+		})
 }
 
 // confirmed is the saga after its confirmation.

@@ -174,6 +174,16 @@ func (st *store) requestCancel(ctx context.Context, q querier, ids []domain.ID) 
 	return due, nil
 }
 
+// cancelRequested reports whether the customer asked to cancel the order of a saga.
+func (st *store) cancelRequested(ctx context.Context, orderID domain.ID) (bool, error) {
+	var requested bool
+	err := st.pool.QueryRow(ctx, `SELECT cancel_requested FROM order_sagas WHERE order_id = $1`, uuid.UUID(orderID)).Scan(&requested)
+	if err != nil {
+		return false, fmt.Errorf("saga %s: cancel requested: %w", orderID, err)
+	}
+	return requested, nil
+}
+
 // claim takes a due saga for owner, leased until now + lease. It returns ErrNotFound
 // when the saga is not due (another worker holds it, or nothing is left to do).
 func (st *store) claim(ctx context.Context, orderID domain.ID, owner string, lease time.Duration) (*Saga, error) {

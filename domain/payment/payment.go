@@ -262,6 +262,30 @@ func (p *Payment) DecideCapture(cmd Capture) ([]domain.Event, error) {
 	return []domain.Event{Captured{OrderID: p.orderID, Amount: amount, ProviderReference: cmd.ProviderReference}}, nil
 }
 
+// DecideAuthorizeAndCapture returns Authorized and Captured together, for a provider
+// that captured right after authorizing: what DecideAuthorize and then DecideCapture
+// on the authorized payment return. Either one already recorded returns nothing for it.
+func (p *Payment) DecideAuthorizeAndCapture(auth Authorize, capture Capture) ([]domain.Event, error) {
+	q := *p // decided on a copy: the caller applies the events it appends
+	var authorized []domain.Event
+	if captured := q.status == StatusCaptured || q.status == StatusRefunded; !captured || q.providerReference != auth.ProviderReference {
+		var err error
+		if authorized, err = q.DecideAuthorize(auth); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range authorized {
+		if err := q.Evolve(e); err != nil {
+			return nil, err
+		}
+	}
+	captured, err := q.DecideCapture(capture)
+	if err != nil {
+		return nil, err
+	}
+	return append(authorized, captured...), nil
+}
+
 // DecideVoid returns Voided for an authorized payment and nothing for a
 // voided one. A captured payment cannot be voided: refund it.
 func (p *Payment) DecideVoid() ([]domain.Event, error) {

@@ -50,6 +50,14 @@ func TestDecide(t *testing.T) {
 		}
 	}
 	void := func(p *payment.Payment) ([]domain.Event, error) { return p.DecideVoid() }
+	authCapture := func(c int64) decision {
+		return func(p *payment.Payment) ([]domain.Event, error) {
+			before := *p
+			evs, err := p.DecideAuthorizeAndCapture(authorize(3948), payment.Capture{Amount: eur(c), ProviderReference: "cap_1"})
+			require.Equal(t, before, *p, "decided on a copy: the payment is unchanged")
+			return evs, err
+		}
+	}
 	refund := func(m domain.Money) decision {
 		return func(p *payment.Payment) ([]domain.Event, error) { return p.DecideRefund(payment.Refund{Amount: m}) }
 	}
@@ -117,6 +125,14 @@ func TestDecide(t *testing.T) {
 			wantKind: domain.KindConflict, wantCode: payment.CodePaymentClosed},
 		{name: "capture zero", history: history(authorized), run: capture(0, "cap_1"),
 			wantKind: domain.KindValidation, wantCode: payment.CodeInvalidAmount},
+		// authorize and capture together
+		{name: "authorize and capture", run: authCapture(3948), want: history(authorized, captured)},
+		{name: "authorize and capture after the authorization", history: history(authorized), run: authCapture(3948), want: history(captured)},
+		{name: "authorize and capture again is a no-op", history: history(authorized, captured), run: authCapture(3948)},
+		{name: "authorize and capture above the amount", run: authCapture(3949),
+			wantKind: domain.KindConflict, wantCode: payment.CodeCaptureExceedsAuthorization},
+		{name: "authorize and capture after decline", history: history(declined), run: authCapture(3948),
+			wantKind: domain.KindConflict, wantCode: payment.CodePaymentAlreadyRecorded},
 		// void
 		{name: "void", history: history(authorized), run: void, want: history(voided)},
 		{name: "void twice is a no-op", history: history(authorized, voided), run: void},
