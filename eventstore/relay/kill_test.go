@@ -54,9 +54,13 @@ func TestRelaySurvivesKill9(t *testing.T) {
 		"ORDO_LOG_LEVEL="+cmpOr(os.Getenv("ORDO_TEST_CHILD_LOG_LEVEL"), "warn"),
 	)
 
-	// The writers: each owns its streams, so its appends never conflict.
+	// The writers: each owns its streams, so its appends never conflict. They spread
+	// the load over at least 1.5 s per kill, so that every kill strikes while events
+	// still come: on a fast machine the writers would otherwise be done before the
+	// first kills, and the kills after them would find nothing in flight.
 	var appended atomic.Int64
 	loaded := make(chan error, 1)
+	pace, loadStart := time.Duration(kills)*1500*time.Millisecond, time.Now()
 	go func() {
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
@@ -70,6 +74,11 @@ func TestRelaySurvivesKill9(t *testing.T) {
 					streams[i] = eventstoretest.Stream(types[(w+i)%len(types)])
 				}
 				for appended.Load() < int64(total) {
+					due := time.Duration(float64(pace) * float64(appended.Load()) / float64(total))
+					if ahead := due - time.Since(loadStart); ahead > 0 {
+						time.Sleep(min(ahead, 20*time.Millisecond))
+						continue
+					}
 					i := rng.IntN(len(streams))
 					batch := make([]eventstore.NewEvent, 1+rng.IntN(5))
 					for j := range batch {
