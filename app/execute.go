@@ -392,6 +392,9 @@ func decideAndAppend[A Aggregate](ctx context.Context, env *Env, cmd Command[A],
 	switch {
 	case outer == nil && cmd.InTx == nil:
 		res, err = env.Store.Append(ctx, cmd.Stream, eventstore.Exact(version), batch...)
+	case outer != nil && outerFrom(ctx).queue != nil && cmd.InTx == nil:
+		// Sent with the transaction's next statement; a refusal fails the commit.
+		res, err = env.Store.QueueAppend(outerFrom(ctx).queue, cmd.Stream, eventstore.Exact(version), batch...)
 	case outer != nil && outerFrom(ctx).tracked:
 		// No savepoint (two round trips saved): a failed append aborts the transaction,
 		// and Execute leaves the retry to its owner.

@@ -16,6 +16,7 @@ import (
 	"github.com/ordo-platform/ordo/domain/product"
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
+	pgpool "github.com/ordo-platform/ordo/internal/postgres"
 	"github.com/ordo-platform/ordo/internal/testenv"
 )
 
@@ -232,4 +233,59 @@ func TestNewStreamOnAStreamThatExists(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 5, version)
 	require.EqualValues(t, 8, inv.OnHand())
+}
+
+// Commands in a queued transaction append with its commit. A command that decided on
+// a cached state another process has moved past is refused at the commit (a version
+// conflict, nothing of the transaction kept), and the next transaction reads the
+// stream again and succeeds.
+func TestQueuedTxAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := newEnv(t)
+	b := app.NewEnv(a.Store)
+	id, other := domain.ID(uuid.New()), domain.ID(uuid.New())
+	var onHand int64
+	_, _, err := app.Execute(ctx, a, cachedAdjust(id, 5, &onHand)) // a caches the stream at version 1
+	require.NoError(t, err)
+	_, _, err = app.Execute(ctx, b, cachedAdjust(id, 7, &onHand)) // b moves it to 2
+	require.NoError(t, err)
+
+	queued := func() error {
+		tx, err := pgpool.BeginPipe(ctx, a.Store.Pool())
+		require.NoError(t, err)
+		qctx, end := app.WithQueuedTx(ctx, tx)
+		committed := false
+		defer func() {
+			if !committed {
+				_ = tx.Rollback(ctx)
+			}
+			end(committed)
+		}()
+		for _, cmd := range []app.Command[*product.Inventory]{cachedAdjust(other, 3, &onHand), cachedAdjust(id, 1, &onHand)} {
+			if _, _, err := app.Execute(qctx, a, cmd); err != nil {
+				return err
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		committed = true
+		return nil
+	}
+	require.ErrorIs(t, queued(), eventstore.ErrVersionConflict, "decided on version 1, refused at the commit")
+	for _, s := range []domain.ID{id, other} {
+		v, err := a.Store.StreamVersion(ctx, product.InventoryStreamID(s))
+		require.NoError(t, err)
+		require.EqualValues(t, map[domain.ID]int64{id: 2, other: 0}[s], v, "nothing of the transaction kept")
+	}
+	require.NoError(t, queued(), "the retry reads the stream again")
+	inv, v, err := app.Load(ctx, a, product.InventoryStreamID(id), func() *product.Inventory { return &product.Inventory{} })
+	require.NoError(t, err)
+	require.EqualValues(t, 3, v)
+	require.EqualValues(t, 13, inv.OnHand())
+	_, res, err := app.Execute(ctx, a, cachedAdjust(id, 1, &onHand))
+	require.NoError(t, err)
+	require.EqualValues(t, 14, onHand, "the cache took the committed events")
+	require.EqualValues(t, 4, res.Version)
 }

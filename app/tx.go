@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordo-platform/ordo/domain"
+	"github.com/ordo-platform/ordo/eventstore/postgres"
 )
 
 type txKey struct{}
@@ -16,6 +17,7 @@ type txKey struct{}
 type outerTx struct {
 	tx      pgx.Tx
 	tracked bool
+	queue   postgres.Queuer // set: appends are queued on tx (WithQueuedTx)
 
 	mu   sync.Mutex
 	held map[*cacheEntry]*heldEntry
@@ -44,6 +46,24 @@ func WithTx(ctx context.Context, tx pgx.Tx) context.Context {
 // without reading them back.
 func WithTrackedTx(ctx context.Context, tx pgx.Tx) (_ context.Context, end func(committed bool)) {
 	o := &outerTx{tx: tx, tracked: true, held: map[*cacheEntry]*heldEntry{}}
+	return context.WithValue(ctx, txKey{}, o), o.end
+}
+
+// QueuedTx is a transaction that can queue statements (internal/postgres.PipeTx).
+type QueuedTx interface {
+	pgx.Tx
+	postgres.Queuer
+}
+
+// WithQueuedTx is WithTrackedTx whose commands queue their appends on tx
+// (postgres.Store.QueueAppend) instead of sending each on its own: the appends travel
+// with the transaction's next statement, at the latest with its commit, so a
+// transaction of several commands costs no round trip per append. A refused append
+// then fails that statement (the commit: eventstore.ErrVersionConflict, retry the
+// transaction) rather than its command; after a transaction that did not commit, the
+// next command on each stream it appended to reads the stream again.
+func WithQueuedTx(ctx context.Context, tx QueuedTx) (_ context.Context, end func(committed bool)) {
+	o := &outerTx{tx: tx, tracked: true, queue: tx, held: map[*cacheEntry]*heldEntry{}}
 	return context.WithValue(ctx, txKey{}, o), o.end
 }
 
@@ -83,6 +103,10 @@ func (o *outerTx) end(committed bool) {
 	o.mu.Unlock()
 	for i := len(keys) - 1; i >= 0; i-- {
 		e, h := keys[i], held[keys[i]]
+		if !committed && h.applied && o.queue != nil {
+			// The append may have been refused because another process wrote the stream.
+			e.head = false
+		}
 		if committed && h.applied && e.agg != nil && e.version == h.base {
 			if a, ok := e.agg.(Aggregate); ok {
 				for _, ev := range h.events {

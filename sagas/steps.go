@@ -243,8 +243,10 @@ func (w *Worker) transition(ctx context.Context, s *Saga, next *Saga, recs []ste
 	}
 	// Tracked: the inventory streams this step appends to stay this saga's until the
 	// commit, so the other sagas of this worker wait for it here instead of colliding
-	// with it in the store (see app.WithTrackedTx).
-	txCtx, end := app.WithTrackedTx(ctx, tx)
+	// with it in the store (see app.WithTrackedTx). Queued: the appends travel with the
+	// step's next read or with its save and COMMIT, not one round trip each; one that
+	// is refused fails the commit with a version conflict, and the step is retried.
+	txCtx, end := app.WithQueuedTx(ctx, tx)
 	committed := false
 	defer func() {
 		if !committed {

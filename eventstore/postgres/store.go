@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,6 +121,14 @@ SELECT cur.v, cur.p, tx.base, tx.n, counted.first, counted.last, counted.first_p
        set_config('ordo.tx_events', (tx.n + counted.inserted)::text, true)
 FROM cur, tx, counted`
 
+// appendQueuedSQL is appendSQL for QueueAppend: a refusal fails the statement in the
+// server (eventstore_append_refused, migration 00003) instead of returning a row that
+// says so, since the statements sent after it, COMMIT among them, must not run.
+var appendQueuedSQL = appendSQL[:strings.LastIndex(appendSQL, "SELECT cur.v")] + `SELECT counted.first_pos,
+       set_config('ordo.tx_events', (tx.n + counted.inserted)::text, true),
+       CASE WHEN counted.inserted = 0 THEN eventstore_append_refused($1, $3, cur.v, cur.p, tx.base, tx.n, $14) END
+FROM cur, tx, counted`
+
 // appendOneSQL is Append's statement for one event with an exact expected version (or
 // NoStream) in a transaction of its own, the common case (one command, one event). It is
 // a plain INSERT: the version is expected+1, the position the transaction's first; see
@@ -220,6 +229,77 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream eventstore.Strea
 	res, err := s.append(ctx, tx, stream, expected, events)
 	observeAppend(start, len(events), err)
 	return res, err
+}
+
+// Queuer is a transaction that can queue a statement to travel with its next one
+// (internal/postgres.PipeTx).
+type Queuer interface {
+	Queue(sql string, args ...any) *pgx.QueuedQuery
+}
+
+// QueueAppend is AppendTx without a round trip of its own: the append is queued on tx
+// and sent with tx's next statement, at the latest with its COMMIT. It returns the
+// result the append has if tx commits, positions excepted (known only once it is sent;
+// 0 here); an exact expected version (or NoStream) is required. Any refusal fails the
+// statement in the server, and so the statement it travels with and the transaction:
+// that call (the commit, or a read) then returns eventstore.ErrVersionConflict when
+// the stream was not at the expected version, was appended by a younger transaction,
+// or already holds these events (a retry of an append that committed: decide again on
+// the stream read, in a new transaction); eventstore.ErrDuplicateEvent when an event
+// id is stored elsewhere; eventstore.ErrInvalidAppend past 65,535 events in the
+// transaction. Reads on tx after it see the queued events, as they see AppendTx's.
+func (s *Store) QueueAppend(tx Queuer, stream eventstore.Stream, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (eventstore.AppendResult, error) {
+	if expected < 0 {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: a queued append needs an exact expected version, not %s", eventstore.ErrInvalidAppend, expected)
+	}
+	if err := checkAppend(stream, expected, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	n := len(events)
+	c := toColumns(events)
+	start := time.Now()
+	tx.Queue(appendQueuedSQL, stream.ID, stream.Type, int64(expected), c.ids, c.types, c.versions, c.fingerprints,
+		c.occurred, c.correlations, c.causations, c.actors, c.traces, c.payloads, int64(n)).
+		QueryRow(func(row pgx.Row) error {
+			var (
+				first   *int64
+				setting string
+				refused *int64
+			)
+			err := row.Scan(&first, &setting, &refused)
+			if err != nil {
+				err = s.queuedRefusal(stream, events, err)
+			}
+			observeAppend(start, n, err)
+			return err
+		})
+	return eventstore.AppendResult{FirstVersion: int64(expected) + 1, LastVersion: int64(expected) + int64(n)}, nil
+}
+
+// queuedRefusal is the error of a queued append that failed with err.
+func (s *Store) queuedRefusal(stream eventstore.Stream, events []eventstore.NewEvent, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return fmt.Errorf("append to %s: %w", stream, err)
+	}
+	switch {
+	case pgErr.Code == "OR410" || isDeadlock(err):
+		return fmt.Errorf("%w: append to %s: %w", eventstore.ErrVersionConflict, stream, err)
+	case pgErr.Code == "OR413":
+		return fmt.Errorf("%w: append to %s: %w", eventstore.ErrInvalidAppend, stream, err)
+	case pgErr.Code == "23505" && pgErr.ConstraintName == "events_id_key":
+		// A retry of an append that committed, or ids stored elsewhere: the store tells
+		// (on a connection of its own; this transaction is aborted).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, rerr := s.resolveConflict(ctx, stream, eventIDs(events), err); rerr != nil && !errors.Is(rerr, eventstore.ErrVersionConflict) {
+			return rerr
+		}
+		return fmt.Errorf("%w: %s already has these events; retry in a new transaction: %w", eventstore.ErrVersionConflict, stream, err)
+	case pgErr.Code == "23505":
+		return fmt.Errorf("%w: append to %s: %w", eventstore.ErrVersionConflict, stream, err)
+	}
+	return fmt.Errorf("append to %s: %w", stream, err)
 }
 
 // Notify wakes subscribers after a transaction with AppendTx has committed.

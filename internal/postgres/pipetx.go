@@ -15,13 +15,32 @@ import (
 // last statements and COMMIT in one. A short transaction of a read, an append and a
 // state save then costs three round trips instead of five.
 //
+// Statements can also be queued (Queue) to travel with the next statement sent, at the
+// latest with COMMIT: several writes whose results the caller does not need at once
+// then cost no round trip of their own.
+//
 // A statement that fails aborts the transaction as usual; the caller rolls back. Its
 // savepoints (Begin) are sent as statements of their own. LargeObjects is not
 // supported (it returns the zero value).
 type PipeTx struct {
-	conn   *pgxpool.Conn
-	begun  bool
-	closed bool
+	conn    *pgxpool.Conn
+	begun   bool
+	closed  bool
+	pending []*pgx.QueuedQuery
+}
+
+// Queue queues a statement to be sent in front of the transaction's next one (or with
+// its COMMIT), and returns it so that the caller can set its result callback (Exec,
+// Query, QueryRow), which runs when the statement's result arrives. A statement that
+// fails in the server fails the statements sent after it, COMMIT among them, and that
+// error is the one returned. A callback's error is returned as well, but the
+// statements sent with it have run by then: a condition the commit depends on must
+// fail in the server, not in a callback. Queued statements still unsent when the
+// transaction rolls back are dropped.
+func (t *PipeTx) Queue(sql string, args ...any) *pgx.QueuedQuery {
+	qq := &pgx.QueuedQuery{SQL: sql, Arguments: args}
+	t.pending = append(t.pending, qq)
+	return qq
 }
 
 // BeginPipe takes a connection from pool for a transaction that begins with its first
@@ -50,25 +69,30 @@ func InPipe(ctx context.Context, pool *pgxpool.Pool, fn func(tx *PipeTx) (last *
 	return tx.CommitWith(ctx, last)
 }
 
-// withBegin returns b with BEGIN in front when the transaction has not begun yet, and
-// whether it did so. The transaction counts as begun from then on: if the pipeline
-// fails, Rollback still ends whatever the server started.
-func (t *PipeTx) withBegin(b *pgx.Batch) (*pgx.Batch, bool) {
-	if t.begun {
-		return b, false
+// withPrefix returns b with what must go first in front: BEGIN when the transaction
+// has not begun yet, then the queued statements. The transaction counts as begun from
+// then on: if the pipeline fails, Rollback still ends whatever the server started.
+func (t *PipeTx) withPrefix(b *pgx.Batch) (_ *pgx.Batch, begins bool, queued []*pgx.QueuedQuery) {
+	if t.begun && len(t.pending) == 0 {
+		return b, false, nil
 	}
-	t.begun = true
-	qs := make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)
-	qs = append(qs, &pgx.QueuedQuery{SQL: "BEGIN"})
-	return &pgx.Batch{QueuedQueries: append(qs, b.QueuedQueries...)}, true
+	begins, queued = !t.begun, t.pending
+	t.begun, t.pending = true, nil
+	qs := make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+len(queued)+1)
+	if begins {
+		qs = append(qs, &pgx.QueuedQuery{SQL: "BEGIN"})
+	}
+	qs = append(qs, queued...)
+	return &pgx.Batch{QueuedQueries: append(qs, b.QueuedQueries...)}, begins, queued
 }
 
-// SendBatch implements pgx.Tx.
+// SendBatch implements pgx.Tx. The results of BEGIN and of the queued statements are
+// read (and their callbacks run) before it returns; b's are left to the caller.
 func (t *PipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if t.closed {
 		return pgx.FailedBatchResults(b, pgx.ErrTxClosed)
 	}
-	b, begins := t.withBegin(b)
+	b, begins, queued := t.withPrefix(b)
 	br := t.conn.SendBatch(ctx, b)
 	if begins {
 		if _, err := br.Exec(); err != nil {
@@ -76,10 +100,33 @@ func (t *PipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 			return pgx.FailedBatchResults(b, fmt.Errorf("begin: %w", err))
 		}
 	}
+	for _, qq := range queued {
+		var err error
+		if qq.Fn != nil {
+			err = qq.Fn(br)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			_ = br.Close()
+			return pgx.FailedBatchResults(b, err)
+		}
+	}
 	return br
 }
 
-// sendFirst sends the transaction's first statement, with BEGIN in front.
+// flush sends BEGIN and the queued statements, if any, on their own.
+func (t *PipeTx) flush(ctx context.Context) error {
+	if t.closed {
+		return pgx.ErrTxClosed
+	}
+	if t.begun && len(t.pending) == 0 {
+		return nil
+	}
+	return t.SendBatch(ctx, &pgx.Batch{}).Close()
+}
+
+// sendFirst sends a statement with BEGIN and the queued statements in front.
 func (t *PipeTx) sendFirst(ctx context.Context, sql string, args []any) pgx.BatchResults {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
@@ -91,7 +138,7 @@ func (t *PipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if t.closed {
 		return pgconn.CommandTag{}, pgx.ErrTxClosed
 	}
-	if t.begun {
+	if t.begun && len(t.pending) == 0 {
 		return t.conn.Exec(ctx, sql, args...)
 	}
 	br := t.sendFirst(ctx, sql, args)
@@ -107,7 +154,7 @@ func (t *PipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if t.closed {
 		return nil, pgx.ErrTxClosed
 	}
-	if t.begun {
+	if t.begun && len(t.pending) == 0 {
 		return t.conn.Query(ctx, sql, args...)
 	}
 	br := t.sendFirst(ctx, sql, args)
@@ -125,9 +172,9 @@ func (t *PipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	return row{rows: rows, err: err}
 }
 
-// CopyFrom implements pgx.Tx (BEGIN goes first on its own).
+// CopyFrom implements pgx.Tx (BEGIN and the queued statements go first on their own).
 func (t *PipeTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	if err := t.begin(ctx); err != nil {
+	if err := t.flush(ctx); err != nil {
 		return 0, err
 	}
 	return t.conn.CopyFrom(ctx, table, columns, src)
@@ -143,7 +190,7 @@ func (t *PipeTx) Prepare(ctx context.Context, name, sql string) (*pgconn.Stateme
 
 // Begin implements pgx.Tx: a savepoint.
 func (t *PipeTx) Begin(ctx context.Context) (pgx.Tx, error) {
-	if err := t.begin(ctx); err != nil {
+	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
 	sp := &savepoint{tx: t, name: fmt.Sprintf("pipe_sp_%d", savepoints.Add(1))}
@@ -159,20 +206,8 @@ func (t *PipeTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
 // Conn implements pgx.Tx.
 func (t *PipeTx) Conn() *pgx.Conn { return t.conn.Conn() }
 
-// begin sends BEGIN on its own if the transaction has not begun.
-func (t *PipeTx) begin(ctx context.Context) error {
-	if t.closed {
-		return pgx.ErrTxClosed
-	}
-	if t.begun {
-		return nil
-	}
-	t.begun = true
-	_, err := t.conn.Exec(ctx, "BEGIN")
-	return err
-}
-
-// Commit implements pgx.Tx. A transaction that sent nothing has nothing to commit.
+// Commit implements pgx.Tx. A transaction that sent and queued nothing has nothing to
+// commit.
 func (t *PipeTx) Commit(ctx context.Context) error {
 	return t.CommitWith(ctx, nil)
 }
@@ -186,7 +221,7 @@ func (t *PipeTx) CommitWith(ctx context.Context, b *pgx.Batch) error {
 		return pgx.ErrTxClosed
 	}
 	if b == nil || b.Len() == 0 {
-		if !t.begun {
+		if !t.begun && len(t.pending) == 0 {
 			t.release()
 			return nil
 		}
@@ -217,6 +252,7 @@ func (t *PipeTx) Rollback(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	var err error
+	t.pending = nil
 	if t.begun {
 		_, err = t.conn.Exec(ctx, "ROLLBACK")
 	}

@@ -223,3 +223,69 @@ func TestPipeTxSavepoints(t *testing.T) {
 	require.Equal(t, []int{1, 3}, ids(t, pool))
 	requireClean(t, pool)
 }
+
+// Queued statements travel with the next statement, whatever it is, or with the
+// COMMIT: a later read sees them, their callbacks run before that statement's results
+// are read, and a queued statement (or its callback) that fails fails the statement it
+// travelled with, and with it the commit.
+func TestPipeTxQueue(t *testing.T) {
+	t.Parallel()
+	pool := pipePool(t)
+	ctx := context.Background()
+
+	tx := begin(t, pool)
+	var got []int
+	tx.Queue(`INSERT INTO items (id) VALUES (1) RETURNING id`).QueryRow(func(row pgx.Row) error {
+		var id int
+		err := row.Scan(&id)
+		got = append(got, id)
+		return err
+	})
+	tx.Queue(`INSERT INTO items (id) VALUES (2)`)
+	require.Empty(t, ids(t, pool))
+	var n int
+	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM items`).Scan(&n), "a read flushes the queue")
+	require.Equal(t, 2, n, "the read sees the queued inserts")
+	require.Equal(t, []int{1}, got, "the callback ran")
+	tx.Queue(`INSERT INTO items (id) VALUES (3)`)
+	require.NoError(t, tx.Commit(ctx), "the commit sends what is left")
+	require.Equal(t, []int{1, 2, 3}, ids(t, pool))
+	requireClean(t, pool)
+
+	// Queued only, then committed: BEGIN, the statements and COMMIT in one pipeline.
+	tx = begin(t, pool)
+	tx.Queue(`INSERT INTO items (id) VALUES (4)`)
+	require.NoError(t, tx.Commit(ctx))
+	require.Equal(t, []int{1, 2, 3, 4}, ids(t, pool))
+	requireClean(t, pool)
+
+	// A queued statement that fails: the commit fails with its error and nothing of the
+	// transaction is kept.
+	tx = begin(t, pool)
+	_, err := tx.Exec(ctx, `INSERT INTO items (id) VALUES (5)`)
+	require.NoError(t, err)
+	tx.Queue(`INSERT INTO items (id) VALUES (1)`) // unique violation
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO items (id) VALUES (7)`)
+	err = tx.CommitWith(ctx, b)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "23505", pgErr.Code)
+	require.Equal(t, []int{1, 2, 3, 4}, ids(t, pool), "nothing kept")
+	requireClean(t, pool)
+
+	// A callback's error is returned (the statements sent with it have run).
+	tx = begin(t, pool)
+	refused := errors.New("refused by the callback")
+	tx.Queue(`SELECT 1`).Exec(func(pgconn.CommandTag) error { return refused })
+	require.ErrorIs(t, tx.QueryRow(ctx, `SELECT 1`).Scan(&n), refused)
+	require.NoError(t, tx.Rollback(ctx))
+	requireClean(t, pool)
+
+	// A rollback drops what is still queued.
+	tx = begin(t, pool)
+	tx.Queue(`INSERT INTO items (id) VALUES (8)`)
+	require.NoError(t, tx.Rollback(ctx))
+	require.Equal(t, []int{1, 2, 3, 4}, ids(t, pool))
+	requireClean(t, pool)
+}
