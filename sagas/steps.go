@@ -727,9 +727,14 @@ func (w *Worker) captureNow(ctx context.Context, s, authorized *Saga, recs []ste
 	if cancelled, err := w.store.cancelRequested(ctx, s.OrderID); err != nil || cancelled {
 		return false, nil
 	}
+	// The capture is its own span in the order's trace, inside the authorization's.
+	ctx, span := tracer.Start(ctx, "saga "+string(ActCapture), trace.WithAttributes(
+		attribute.String("ordo.order_id", s.OrderID.String()), attribute.Bool("ordo.saga.with_authorization", true)))
+	defer span.End()
 	start := time.Now()
 	res, err := w.callCapture(ctx, authorized)
 	if err != nil {
+		span.RecordError(err)
 		if ctx.Err() != nil {
 			return true, context.Cause(ctx)
 		}
@@ -738,10 +743,14 @@ func (w *Worker) captureNow(ctx context.Context, s, authorized *Saga, recs []ste
 	}
 	// Recorded under the authorization's ids: its event is the one the authorize step
 	// records alone, and the payment stream starts with it.
-	return true, w.recordCapture(ctx, s, authorized, res, recs, w.rec(s, StepCapture, 1, "captured", res.Reference, start), StepAuthorize,
+	err = w.recordCapture(ctx, s, authorized, res, recs, w.rec(s, StepCapture, 1, "captured", res.Reference, start), StepAuthorize,
 		func(p *payment.Payment, c payment.Capture) ([]domain.Event, error) {
 			return p.DecideAuthorizeAndCapture(auth, c)
 		})
+	if err != nil {
+		span.RecordError(err)
+	}
+	return true, err
 }
 
 // confirmed is the saga after its confirmation.
