@@ -16,6 +16,10 @@
 // stream's last event, keeps a per-transaction event counter and refuses to put an event
 // after a younger transaction's (see appendOwnTx for why a transaction of its own needs
 // none of that). TestGapSafeGlobalOrderMixedAppends runs both against each other.
+// QueueAppend is AppendTx without a round trip of its own: the same statement, queued on
+// a internal/postgres.PipeTx to travel with the transaction's next statement, and made
+// to fail in the server on any refusal (eventstore_append_refused), since the COMMIT
+// may be in the same pipeline.
 //
 // Group commit: Append calls with an exact expected version that arrive while earlier
 // ones are being written are written together, one statement and one commit for the
