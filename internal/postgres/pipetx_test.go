@@ -252,12 +252,22 @@ func TestPipeTxQueue(t *testing.T) {
 	require.Equal(t, []int{1, 2, 3}, ids(t, pool))
 	requireClean(t, pool)
 
-	// Queued only, then committed: BEGIN, the statements and COMMIT in one pipeline.
-	tx = begin(t, pool)
-	tx.Queue(`INSERT INTO items (id) VALUES (4)`)
-	require.NoError(t, tx.Commit(ctx))
-	require.Equal(t, []int{1, 2, 3, 4}, ids(t, pool))
-	requireClean(t, pool)
+	// Queued only: the commit sends BEGIN, the statement and COMMIT in one pipeline; a
+	// rollback drops what is still queued.
+	for _, c := range []struct {
+		id     int
+		commit bool
+	}{{4, true}, {8, false}} {
+		tx = begin(t, pool)
+		tx.Queue(`INSERT INTO items (id) VALUES ($1)`, c.id)
+		if c.commit {
+			require.NoError(t, tx.Commit(ctx))
+		} else {
+			require.NoError(t, tx.Rollback(ctx))
+		}
+		require.Equal(t, []int{1, 2, 3, 4}, ids(t, pool), "after %d", c.id)
+		requireClean(t, pool)
+	}
 
 	// A queued statement that fails: the commit fails with its error and nothing of the
 	// transaction is kept.
@@ -280,12 +290,5 @@ func TestPipeTxQueue(t *testing.T) {
 	tx.Queue(`SELECT 1`).Exec(func(pgconn.CommandTag) error { return refused })
 	require.ErrorIs(t, tx.QueryRow(ctx, `SELECT 1`).Scan(&n), refused)
 	require.NoError(t, tx.Rollback(ctx))
-	requireClean(t, pool)
-
-	// A rollback drops what is still queued.
-	tx = begin(t, pool)
-	tx.Queue(`INSERT INTO items (id) VALUES (8)`)
-	require.NoError(t, tx.Rollback(ctx))
-	require.Equal(t, []int{1, 2, 3, 4}, ids(t, pool))
 	requireClean(t, pool)
 }
