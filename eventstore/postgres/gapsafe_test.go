@@ -17,6 +17,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/eventstoretest"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
+	pgpool "github.com/ordo-platform/ordo/internal/postgres"
 )
 
 // TestGapSafeGlobalOrder is the adversarial test of the global order: many writers on
@@ -49,6 +50,21 @@ func TestGapSafeGlobalOrderMixedAppends(t *testing.T) {
 			return oneTx
 		}
 		return ownTx
+	})
+}
+
+// TestGapSafeGlobalOrderQueuedAppends is the same adversarial test with a third of the
+// writers queueing their appends on a PipeTx (QueueAppend: sent with the commit, at the
+// versions the streams had when read, so often refused there), a third in
+// transactions that take their id early, a third with Append, on the same few streams.
+func TestGapSafeGlobalOrderQueuedAppends(t *testing.T) {
+	t.Parallel()
+	target := 30_000
+	if testing.Short() {
+		target = 5_000
+	}
+	testGapSafe(t, target, 40, func(w int) writeFunc {
+		return []writeFunc{oneTx, ownTx, queuedTx}[w%3]
 	})
 }
 
@@ -230,6 +246,48 @@ func ownTx(ctx context.Context, s *postgres.Store, _ *pgxpool.Pool, rng *rand.Ra
 		pause(rng) // let the version go stale
 	}
 	if _, err := s.Append(ctx, st, eventstore.Exact(v), batch...); err != nil {
+		return ids, false, err
+	}
+	return ids, true, nil
+}
+
+// queuedTx queues appends of one to five events to one to three distinct streams on a
+// PipeTx, at the versions the streams have now, after pausing (maybe having taken its
+// transaction id first), then commits (90%) or rolls back. A stale version, or a younger
+// transaction's event on the stream, refuses the commit.
+func queuedTx(ctx context.Context, s *postgres.Store, pool *pgxpool.Pool, rng *rand.Rand, streams []eventstore.Stream) (ids []uuid.UUID, committed bool, err error) {
+	tx, err := pgpool.BeginPipe(ctx, pool)
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if rng.IntN(2) == 0 {
+		if _, err := tx.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
+			return nil, false, err
+		}
+	}
+	for _, i := range rng.Perm(len(streams))[:1+rng.IntN(3)] {
+		v, err := s.StreamVersion(ctx, streams[i].ID)
+		if err != nil {
+			return ids, false, err
+		}
+		batch := make([]eventstore.NewEvent, 1+rng.IntN(5))
+		for j := range batch {
+			batch[j] = eventstoretest.Event("order.noted", fmt.Sprint(j))
+			ids = append(ids, batch[j].ID)
+		}
+		if _, err := s.QueueAppend(tx, streams[i], eventstore.Exact(v), batch...); err != nil {
+			return ids, false, err
+		}
+		if rng.IntN(3) == 0 {
+			pause(rng)
+		}
+	}
+	pause(rng)
+	if rng.IntN(10) == 0 {
+		return ids, false, tx.Rollback(ctx)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return ids, false, err
 	}
 	return ids, true, nil
