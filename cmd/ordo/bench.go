@@ -23,6 +23,7 @@ func benchCmd() *cobra.Command {
 	var (
 		list       bool
 		scale      float64
+		rate       float64
 		cpuProfile string
 	)
 	cmd := &cobra.Command{
@@ -42,6 +43,12 @@ Scenarios use scratch schemas, topics and databases and remove them afterwards.`
 			}
 			if len(args) == 0 {
 				return fmt.Errorf("name a scenario or 'all' (see ordo bench --list)")
+			}
+			if scale <= 0 || scale > 100 {
+				return fmt.Errorf("--scale %g: want more than 0 and at most 100", scale)
+			}
+			if rate < 1 || rate > 10000 {
+				return fmt.Errorf("--sustained-rate %g: want 1 to 10000 orders/s", rate)
 			}
 			e, err := loadEnv()
 			if err != nil {
@@ -81,7 +88,7 @@ Scenarios use scratch schemas, topics and databases and remove them afterwards.`
 			}
 			env := bench.Env{PostgresURL: e.PostgresURL, KafkaBrokers: e.KafkaBrokers, ClickHouseAddr: e.ClickHouseAddr,
 				Tracing: e.Telemetry.Endpoint != "", // as openDeps sets kafka.Factory.Tracing
-				Log:     slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: scale,
+				Log:     slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: scale, SustainedRate: rate,
 				DropClickHouseDatabase: func(ctx context.Context, name string) error {
 					conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{e.ClickHouseAddr}, DialTimeout: 5 * time.Second})
 					if err != nil {
@@ -100,6 +107,7 @@ Scenarios use scratch schemas, topics and databases and remove them afterwards.`
 	}
 	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios")
 	cmd.Flags().Float64Var(&scale, "scale", 1, "multiply each scenario's amount of work")
+	cmd.Flags().Float64Var(&rate, "sustained-rate", 300, "e2e: orders per second offered in the sustained phase (15 s), to find the rate the stack keeps up with")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (both sides) to this file")
 	return cmd
 }

@@ -28,6 +28,9 @@ type Env struct {
 	Log     *slog.Logger
 	// Scale multiplies each scenario's default amount of work (1 = default).
 	Scale float64
+	// SustainedRate is the orders per second e2e offers in its sustained phase (15 s);
+	// 0 is issue 6's 300.
+	SustainedRate float64
 	// DropClickHouseDatabase removes a scratch ClickHouse database that a scenario had
 	// made through Ordo (`ordo migrate`). Set by cmd/ordo, so that this package does not
 	// link clickhouse-go (the peer module in bench/ imports it); nil leaves it behind.

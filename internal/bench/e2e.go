@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -693,7 +694,7 @@ func runE2E(ctx context.Context, env Env) (float64, float64, int, error) {
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("throughput phase: %w", err)
 	}
-	// Sustained: 300 orders/s offered open loop for 15 s. Keeping up shows as latencies
+	// Sustained: 300 orders/s (or --sustained-rate) offered open loop for 15 s. Keeping up shows as latencies
 	// that stay flat; falling behind, as latencies that grow with the phase. It starts
 	// after a pause in which the consumers that trail the sagas (read models, analytics,
 	// notifications) finish the burst, so that it inherits no backlog.
@@ -702,7 +703,8 @@ func runE2E(ctx context.Context, env Env) (float64, float64, int, error) {
 		return 0, 0, 0, ctx.Err()
 	case <-time.After(5 * time.Second):
 	}
-	sus, err := st.latencyPhase(ctx, 300, env.N(4500))
+	rate := cmp.Or(env.SustainedRate, 300)
+	sus, err := st.latencyPhase(ctx, rate, env.N(int(math.Round(rate*15))))
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("sustained phase: %w", err)
 	}
