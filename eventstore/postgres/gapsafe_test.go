@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -35,37 +36,30 @@ func TestGapSafeGlobalOrder(t *testing.T) {
 	testGapSafe(t, target, 300, func(w int) writeFunc { return oneTx })
 }
 
-// TestGapSafeGlobalOrderMixedAppends is the same adversarial test with half the writers
-// using Append with an exact expected version (its own transaction, the statement without
-// a version lookup or ordering guard) on the same few streams as the transactions that
-// take their id early: per-stream order must still equal position order, with no hole.
+// TestGapSafeGlobalOrderMixedAppends is the same adversarial test with other kinds of
+// writers beside the transactions that take their id early, on the same few streams:
+// Append with an exact expected version (its own transaction, the statement without a
+// version lookup or ordering guard), and, in "queued", QueueAppend on a PipeTx (sent
+// with the commit, at the versions the streams had when read, so often refused there).
+// Per-stream order must still equal position order, with no hole.
 func TestGapSafeGlobalOrderMixedAppends(t *testing.T) {
 	t.Parallel()
 	target := 30_000
 	if testing.Short() {
 		target = 5_000
 	}
-	testGapSafe(t, target, 40, func(w int) writeFunc {
-		if w%2 == 0 {
-			return oneTx
-		}
-		return ownTx
-	})
-}
-
-// TestGapSafeGlobalOrderQueuedAppends is the same adversarial test with a third of the
-// writers queueing their appends on a PipeTx (QueueAppend: sent with the commit, at the
-// versions the streams had when read, so often refused there), a third in
-// transactions that take their id early, a third with Append, on the same few streams.
-func TestGapSafeGlobalOrderQueuedAppends(t *testing.T) {
-	t.Parallel()
-	target := 30_000
-	if testing.Short() {
-		target = 5_000
+	for _, c := range []struct {
+		name    string
+		writers []writeFunc
+	}{
+		{"append", []writeFunc{oneTx, ownTx}},
+		{"queued", []writeFunc{oneTx, ownTx, queuedTx}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			testGapSafe(t, target, 40, func(w int) writeFunc { return c.writers[w%len(c.writers)] })
+		})
 	}
-	testGapSafe(t, target, 40, func(w int) writeFunc {
-		return []writeFunc{oneTx, ownTx, queuedTx}[w%3]
-	})
 }
 
 // writeFunc is one writer's step: it returns the ids it tried to append and whether
@@ -178,13 +172,24 @@ func testGapSafe(t *testing.T, target, nStreams int, writer func(w int) writeFun
 	}
 }
 
-// oneTx runs one adversarial transaction: maybe take a transaction id early, pause,
-// append to one to three streams, pause, then commit (90%) or roll back.
-func oneTx(ctx context.Context, s *postgres.Store, pool *pgxpool.Pool, rng *rand.Rand, streams []eventstore.Stream) (ids []uuid.UUID, committed bool, err error) {
+// oneTx runs one adversarial transaction (adversarialTx) of one to three appends of up
+// to ten events, each to a random stream at whatever version it has (Any).
+func oneTx(ctx context.Context, s *postgres.Store, pool *pgxpool.Pool, rng *rand.Rand, streams []eventstore.Stream) ([]uuid.UUID, bool, error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return nil, false, err
 	}
+	return adversarialTx(ctx, tx, rng, 1+rng.IntN(3), func(int) ([]uuid.UUID, error) {
+		batch, ids := noted(rng, 10)
+		_, err := s.AppendTx(ctx, tx, streams[rng.IntN(len(streams))], eventstore.Any, batch...)
+		return ids, err
+	})
+}
+
+// adversarialTx runs the shape of the transaction writers: maybe take a transaction id
+// early, pause, run the appends (each returning the ids it tried), pausing now and then,
+// pause, then commit (90%) or roll back. It ends tx either way.
+func adversarialTx(ctx context.Context, tx pgx.Tx, rng *rand.Rand, appends int, appendOne func(i int) ([]uuid.UUID, error)) (ids []uuid.UUID, committed bool, err error) {
 	defer func() { _ = tx.Rollback(ctx) }()
 	if rng.IntN(2) == 0 {
 		if _, err := tx.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
@@ -192,19 +197,11 @@ func oneTx(ctx context.Context, s *postgres.Store, pool *pgxpool.Pool, rng *rand
 		}
 	}
 	pause(rng)
-	for n := 1 + rng.IntN(3); n > 0; n-- {
-		batch := make([]eventstore.NewEvent, 1+rng.IntN(10))
-		for i := range batch {
-			batch[i] = eventstoretest.Event("order.noted", fmt.Sprint(i))
-		}
-		if _, err := s.AppendTx(ctx, tx, streams[rng.IntN(len(streams))], eventstore.Any, batch...); err != nil {
-			for _, e := range batch {
-				ids = append(ids, e.ID)
-			}
+	for i := range appends {
+		tried, err := appendOne(i)
+		ids = append(ids, tried...)
+		if err != nil {
 			return ids, false, err
-		}
-		for _, e := range batch {
-			ids = append(ids, e.ID)
 		}
 		if rng.IntN(3) == 0 {
 			pause(rng)
@@ -218,6 +215,17 @@ func oneTx(ctx context.Context, s *postgres.Store, pool *pgxpool.Pool, rng *rand
 		return ids, false, err
 	}
 	return ids, true, nil
+}
+
+// noted is one to max new events and their ids.
+func noted(rng *rand.Rand, max int) ([]eventstore.NewEvent, []uuid.UUID) {
+	batch := make([]eventstore.NewEvent, 1+rng.IntN(max))
+	ids := make([]uuid.UUID, len(batch))
+	for i := range batch {
+		batch[i] = eventstoretest.Event("order.noted", fmt.Sprint(i))
+		ids[i] = batch[i].ID
+	}
+	return batch, ids
 }
 
 func pause(rng *rand.Rand) {
@@ -233,12 +241,7 @@ func ownTx(ctx context.Context, s *postgres.Store, _ *pgxpool.Pool, rng *rand.Ra
 	if err != nil {
 		return nil, false, err
 	}
-	batch := make([]eventstore.NewEvent, 1+rng.IntN(5))
-	ids := make([]uuid.UUID, len(batch))
-	for i := range batch {
-		batch[i] = eventstoretest.Event("order.noted", fmt.Sprint(i))
-		ids[i] = batch[i].ID
-	}
+	batch, ids := noted(rng, 5)
 	switch rng.IntN(10) {
 	case 0:
 		v += 1 + int64(rng.IntN(2)) // a version the stream has not reached: refused, never a hole
@@ -251,44 +254,24 @@ func ownTx(ctx context.Context, s *postgres.Store, _ *pgxpool.Pool, rng *rand.Ra
 	return ids, true, nil
 }
 
-// queuedTx queues appends of one to five events to one to three distinct streams on a
-// PipeTx, at the versions the streams have now, after pausing (maybe having taken its
-// transaction id first), then commits (90%) or rolls back. A stale version, or a younger
-// transaction's event on the stream, refuses the commit.
-func queuedTx(ctx context.Context, s *postgres.Store, pool *pgxpool.Pool, rng *rand.Rand, streams []eventstore.Stream) (ids []uuid.UUID, committed bool, err error) {
+// queuedTx runs one adversarial transaction (adversarialTx) on a PipeTx that queues
+// appends of up to five events to one to three distinct streams, each at the version
+// the stream has when read: a stale version, or a younger transaction's event on the
+// stream, refuses the commit.
+func queuedTx(ctx context.Context, s *postgres.Store, pool *pgxpool.Pool, rng *rand.Rand, streams []eventstore.Stream) ([]uuid.UUID, bool, error) {
 	tx, err := pgpool.BeginPipe(ctx, pool)
 	if err != nil {
 		return nil, false, err
 	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if rng.IntN(2) == 0 {
-		if _, err := tx.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
-			return nil, false, err
-		}
-	}
-	for _, i := range rng.Perm(len(streams))[:1+rng.IntN(3)] {
-		v, err := s.StreamVersion(ctx, streams[i].ID)
+	picked := rng.Perm(len(streams))[:1+rng.IntN(3)]
+	return adversarialTx(ctx, tx, rng, len(picked), func(i int) ([]uuid.UUID, error) {
+		st := streams[picked[i]]
+		v, err := s.StreamVersion(ctx, st.ID)
 		if err != nil {
-			return ids, false, err
+			return nil, err
 		}
-		batch := make([]eventstore.NewEvent, 1+rng.IntN(5))
-		for j := range batch {
-			batch[j] = eventstoretest.Event("order.noted", fmt.Sprint(j))
-			ids = append(ids, batch[j].ID)
-		}
-		if _, err := s.QueueAppend(tx, streams[i], eventstore.Exact(v), batch...); err != nil {
-			return ids, false, err
-		}
-		if rng.IntN(3) == 0 {
-			pause(rng)
-		}
-	}
-	pause(rng)
-	if rng.IntN(10) == 0 {
-		return ids, false, tx.Rollback(ctx)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return ids, false, err
-	}
-	return ids, true, nil
+		batch, ids := noted(rng, 5)
+		_, err = s.QueueAppend(tx, st, eventstore.Exact(v), batch...)
+		return ids, err
+	})
 }
