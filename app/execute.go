@@ -388,14 +388,14 @@ func decideAndAppend[A Aggregate](ctx context.Context, env *Env, cmd Command[A],
 	}
 
 	var res eventstore.AppendResult
-	outer := txFrom(ctx)
+	outer, o := txFrom(ctx), outerFrom(ctx)
 	switch {
 	case outer == nil && cmd.InTx == nil:
 		res, err = env.Store.Append(ctx, cmd.Stream, eventstore.Exact(version), batch...)
-	case outer != nil && outerFrom(ctx).queue != nil && cmd.InTx == nil:
+	case outer != nil && o.queue != nil && cmd.InTx == nil:
 		// Sent with the transaction's next statement; a refusal fails the commit.
-		res, err = env.Store.QueueAppend(outerFrom(ctx).queue, cmd.Stream, eventstore.Exact(version), batch...)
-	case outer != nil && outerFrom(ctx).tracked:
+		res, err = env.Store.QueueAppend(o.queue, cmd.Stream, eventstore.Exact(version), batch...)
+	case outer != nil && o.tracked:
 		// No savepoint (two round trips saved): a failed append aborts the transaction,
 		// and Execute leaves the retry to its owner.
 		if res, err = env.Store.AppendTx(ctx, outer, cmd.Stream, eventstore.Exact(version), batch...); err == nil {

@@ -268,7 +268,7 @@ func (p *Payment) DecideCapture(cmd Capture) ([]domain.Event, error) {
 func (p *Payment) DecideAuthorizeAndCapture(auth Authorize, capture Capture) ([]domain.Event, error) {
 	q := *p // decided on a copy: the caller applies the events it appends
 	var authorized []domain.Event
-	if captured := q.status == StatusCaptured || q.status == StatusRefunded; !captured || q.providerReference != auth.ProviderReference {
+	if done := q.status == StatusCaptured || q.status == StatusRefunded; !done || q.providerReference != auth.ProviderReference {
 		var err error
 		if authorized, err = q.DecideAuthorize(auth); err != nil {
 			return nil, err

@@ -124,7 +124,7 @@ FROM cur, tx, counted`
 // appendQueuedSQL is appendSQL for QueueAppend: a refusal fails the statement in the
 // server (eventstore_append_refused, migration 00003) instead of returning a row that
 // says so, since the statements sent after it, COMMIT among them, must not run.
-var appendQueuedSQL = appendSQL[:strings.LastIndex(appendSQL, "SELECT cur.v")] + `SELECT counted.first_pos,
+var appendQueuedSQL = appendSQL[:strings.LastIndex(appendSQL, "SELECT cur.v")] + `SELECT
        set_config('ordo.tx_events', (tx.n + counted.inserted)::text, true),
        CASE WHEN counted.inserted = 0 THEN eventstore_append_refused($1, $3, cur.v, cur.p, tx.base, tx.n, $14) END
 FROM cur, tx, counted`
@@ -262,11 +262,10 @@ func (s *Store) QueueAppend(tx Queuer, stream eventstore.Stream, expected events
 		c.occurred, c.correlations, c.causations, c.actors, c.traces, c.payloads, int64(n)).
 		QueryRow(func(row pgx.Row) error {
 			var (
-				first   *int64
 				setting string
 				refused *int64
 			)
-			err := row.Scan(&first, &setting, &refused)
+			err := row.Scan(&setting, &refused)
 			if err != nil {
 				err = s.queuedRefusal(stream, events, err)
 			}

@@ -69,11 +69,15 @@ func InPipe(ctx context.Context, pool *pgxpool.Pool, fn func(tx *PipeTx) (last *
 	return tx.CommitWith(ctx, last)
 }
 
+// direct reports whether a statement can go on its own: the transaction has begun and
+// nothing is queued.
+func (t *PipeTx) direct() bool { return t.begun && len(t.pending) == 0 }
+
 // withPrefix returns b with what must go first in front: BEGIN when the transaction
 // has not begun yet, then the queued statements. The transaction counts as begun from
 // then on: if the pipeline fails, Rollback still ends whatever the server started.
 func (t *PipeTx) withPrefix(b *pgx.Batch) (_ *pgx.Batch, begins bool, queued []*pgx.QueuedQuery) {
-	if t.begun && len(t.pending) == 0 {
+	if t.direct() {
 		return b, false, nil
 	}
 	begins, queued = !t.begun, t.pending
@@ -120,7 +124,7 @@ func (t *PipeTx) flush(ctx context.Context) error {
 	if t.closed {
 		return pgx.ErrTxClosed
 	}
-	if t.begun && len(t.pending) == 0 {
+	if t.direct() {
 		return nil
 	}
 	return t.SendBatch(ctx, &pgx.Batch{}).Close()
@@ -138,7 +142,7 @@ func (t *PipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if t.closed {
 		return pgconn.CommandTag{}, pgx.ErrTxClosed
 	}
-	if t.begun && len(t.pending) == 0 {
+	if t.direct() {
 		return t.conn.Exec(ctx, sql, args...)
 	}
 	br := t.sendFirst(ctx, sql, args)
@@ -154,7 +158,7 @@ func (t *PipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if t.closed {
 		return nil, pgx.ErrTxClosed
 	}
-	if t.begun && len(t.pending) == 0 {
+	if t.direct() {
 		return t.conn.Query(ctx, sql, args...)
 	}
 	br := t.sendFirst(ctx, sql, args)
