@@ -68,7 +68,7 @@ test-faults: ## The fault suite (faults/): faults injected under traffic, invari
 	$(FAULTS_TEST) -timeout 45m
 
 .PHONY: test-faults-ci
-test-faults-ci: up ## The fault suite's bounded variant (-short) that CI runs, on a private stack of its own (ports 55432/59092/59000)
+test-faults-ci: up ## The fault suite's bounded variant (-short) that CI runs, on a private stack of its own (ports 25432/29092/29000)
 	@set -e; export ORDO_FAULTS_STACK_DIR=$(ORDO_LOCAL)/faults-stack; \
 	trap 'faults/stack.sh private down >/dev/null 2>&1 || true' EXIT; \
 	faults/stack.sh private up; eval "$$(faults/stack.sh private env)"; \

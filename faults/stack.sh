@@ -7,8 +7,8 @@
 #            Kafka on 9092, ClickHouse on 9000. Only `make test-faults` should break it,
 #            when nothing else uses it.
 #   private  a second stack of its own, for developing the fault suite while other tests
-#            use the local one: Postgres on 55432, Kafka on 59092 (controller 59093),
-#            ClickHouse on 59000 (HTTP 58123), state in $ORDO_FAULTS_STACK_DIR (default
+#            use the local one: Postgres on 25432, Kafka on 29092 (controller 29093),
+#            ClickHouse on 29000 (HTTP 28123), state in $ORDO_FAULTS_STACK_DIR (default
 #            /tmp/ordo-faults-stack), Kafka jars borrowed from .local/kafka/libs.
 #
 # COMMAND:
@@ -38,8 +38,11 @@ case "$STACK" in
     ;;
   private)
     DIR="${ORDO_FAULTS_STACK_DIR:-/tmp/ordo-faults-stack}"
+    # Below 32768, outside Linux's ephemeral range (32768-60999): a server listening in
+    # that range can find its port taken by some client's outgoing connection (CI once
+    # failed so, "Address already in use: 127.0.0.1:59000").
     export ORDO_LOCAL="$DIR"
-    PG_PORT=55432; KAFKA_PORT=59092; CONTROLLER_PORT=59093; CH_PORT=59000; CH_HTTP=58123; CH_INTER=59009
+    PG_PORT=25432; KAFKA_PORT=29092; CONTROLLER_PORT=29093; CH_PORT=29000; CH_HTTP=28123; CH_INTER=29009
     PG_DATA="$DIR/postgres/data"; PG_LOG="$DIR/log/postgres.log"
     ;;
   *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
@@ -59,6 +62,18 @@ pg_bin() {
   fail "postgres" "" "no pg_ctl under /usr/lib/postgresql/*/bin (apt-get install postgresql)"
 }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# require_free NAME PORT...: before a private server starts, nothing of another may listen
+# on its ports (a private stack of another checkout, say). Say who does, rather than let
+# the server fail later with "Address already in use" in its own log.
+require_free() {
+  [ "$STACK" = private ] || return 0
+  local name="$1" port; shift
+  for port in "$@"; do
+    port_open 127.0.0.1 "$port" || continue
+    fail "$name" "" "127.0.0.1:$port is already taken, not by this stack ($ORDO_LOCAL): $(ss -Hltnp "sport = :$port" 2>/dev/null | awk '{print $NF}' | head -n1)"
+  done
+}
 
 # ---------------------------------------------------------------- postgres
 postgres_init() { # private only: a cluster of its own
@@ -100,6 +115,7 @@ postgres_start() {
 
 postgres_server() {
   if ! postgres_running; then
+    require_free "postgres" "$PG_PORT"
     local bin; bin="$(pg_bin)"
     # setsid: the server must not share the caller's process group (a Ctrl-C of the
     # test would reach it).
@@ -148,6 +164,7 @@ kafka_private_start() {
     echo "$id" >"$KDIR/cluster-id"
   fi
   if ! kafka_pid >/dev/null; then
+    require_free "private kafka" "$KAFKA_PORT" "$CONTROLLER_PORT"
     echo "=== $(date -Is) start" >>"$KLOG"
     setsid nohup java -Xms256m -Xmx640m -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       -XX:+ExitOnOutOfMemoryError "$log4j" "-Dkafka.logs.dir=$ORDO_LOG" -cp "$LIBS/*" kafka.Kafka "$KDIR/server.properties" \
@@ -177,6 +194,7 @@ CH_PID="$CH_DIR/clickhouse.pid"
 
 clickhouse_private_start() {
   if ! { [ -f "$CH_PID" ] && kill -0 "$(cat "$CH_PID")" 2>/dev/null; }; then
+    require_free "private clickhouse" "$CH_PORT" "$CH_HTTP" "$CH_INTER"
     mkdir -p "$CH_DIR/data" "$CH_DIR/tmp" "$CH_DIR/user_files" "$CH_DIR/format_schemas"
     sed -e "s#@LOCAL@#$ORDO_LOCAL#g" -e "s#@LOG@#$ORDO_LOG#g" \
       -e "s#<http_port>8123<#<http_port>$CH_HTTP<#" -e "s#<tcp_port>9000<#<tcp_port>$CH_PORT<#" \
