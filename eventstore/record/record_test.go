@@ -1,6 +1,7 @@
 package record_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -167,6 +168,71 @@ func BenchmarkToEvent(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := record.ToEvent(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestBuilderAgreesWithFromEvent: records built together share buffers, and each must
+// still be exactly FromEvent's, whatever the sizes and optional headers of its
+// neighbours, across the chunks the Builder allocates, and unchanged by what is built
+// after it.
+func TestBuilderAgreesWithFromEvent(t *testing.T) {
+	t.Parallel()
+	const n = 2500 // more than one chunk of 1024 records
+	events := make([]eventstore.Event, n)
+	for i := range events {
+		e := sample()
+		e.Position, e.Version = int64(i)<<16+int64(i%7), int64(i+1)
+		switch i % 5 {
+		case 0:
+			e.Metadata = eventstore.Metadata{} // no optional header
+		case 1:
+			e.Metadata.Actor = strings.Repeat("a", i) // longer than any record before it
+		case 2:
+			e.StreamID = "order-" + strings.Repeat("x", i%300)
+			e.Metadata.TraceParent = ""
+		case 3:
+			e.SchemaFingerprint = nil
+			e.Metadata.CausationID = uuid.Nil
+		}
+		events[i] = e
+	}
+	for _, size := range []int{0, 1, 3, n} {
+		b := record.NewBuilder(size)
+		got := make([]*kgo.Record, n)
+		for i, e := range events {
+			var err error
+			got[i], err = b.FromEvent(e, topic.Default)
+			require.NoError(t, err)
+		}
+		for i, e := range events {
+			want, err := record.FromEvent(e, topic.Default)
+			require.NoError(t, err)
+			require.Equal(t, want, got[i], "builder for %d, record %d", size, i)
+			require.Equal(t, len(got[i].Key), cap(got[i].Key))
+			require.Equal(t, len(got[i].Headers), cap(got[i].Headers))
+			for _, h := range got[i].Headers {
+				require.Equal(t, len(h.Value), cap(h.Value), "record %d header %s", i, h.Key)
+			}
+		}
+	}
+	var zero record.Builder
+	r, err := zero.FromEvent(events[1], topic.Default)
+	require.NoError(t, err)
+	want, err := record.FromEvent(events[1], topic.Default)
+	require.NoError(t, err)
+	require.Equal(t, want, r)
+	_, err = record.NewBuilder(10).FromEvent(eventstore.Event{StreamType: "nope"}, topic.Default)
+	require.ErrorIs(t, err, topic.ErrUnknownStreamType)
+}
+
+func BenchmarkBuilder(b *testing.B) {
+	e := sample()
+	b.ReportAllocs()
+	bld := record.NewBuilder(10000)
+	for b.Loop() {
+		if _, err := bld.FromEvent(e, topic.Default); err != nil {
 			b.Fatal(err)
 		}
 	}

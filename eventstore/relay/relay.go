@@ -327,8 +327,9 @@ func (r *Relay) produce(ctx context.Context, events []eventstore.Event) (*batch,
 			b.mu.Unlock()
 		}
 	}
+	bld := record.NewBuilder(len(events))
 	for _, e := range events {
-		rec, err := record.FromEvent(e, r.cfg.Topics)
+		rec, err := bld.FromEvent(e, r.cfg.Topics)
 		if errors.Is(err, topic.ErrUnknownStreamType) {
 			// Never skip an event: park it where an operator will see it.
 			rec, err = deadLetter(e, r.cfg.Topics, err)
