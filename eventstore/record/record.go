@@ -172,8 +172,13 @@ func (b *Builder) FromEvent(e eventstore.Event, names topic.Names) (*kgo.Record,
 		buf = append(buf, e.Metadata.TraceParent...)
 		h = append(h, kgo.RecordHeader{Key: HeaderTraceParent, Value: cut(buf, n)})
 	}
-	b.buf = buf // within its room (need), so the same array
-	b.hdrs = b.hdrs[:len(b.hdrs)+len(h)]
+	// need bounds the appends for times in years 0-9999; had they outgrown the room, the
+	// values cut before would keep pointing into the old array, unchanged, as would
+	// headers appended past maxHeaders.
+	b.buf = buf
+	if len(h) <= maxHeaders {
+		b.hdrs = b.hdrs[:len(b.hdrs)+len(h)]
+	}
 	// No Timestamp: the producer stamps the record when it is published. Kafka's
 	// time-based retention counts from the record's timestamp, so stamping it with the
 	// event's recorded-at would let a backlog published after a long relay outage be

@@ -237,3 +237,26 @@ func BenchmarkBuilder(b *testing.B) {
 		}
 	}
 }
+
+// TestBuilderBeyondItsRoom: times outside years 0-9999 format longer than the room a
+// Builder reserves for a time; the Builder must still build them right, and the records
+// around them too.
+func TestBuilderBeyondItsRoom(t *testing.T) {
+	t.Parallel()
+	b := record.NewBuilder(4)
+	var got, want []*kgo.Record
+	for i := range 6 {
+		e := sample()
+		if i == 2 {
+			e.OccurredAt = time.Date(123456, 1, 2, 3, 4, 5, 6, time.UTC)
+			e.RecordedAt = time.Date(-20000, 1, 2, 3, 4, 5, 6, time.UTC)
+		}
+		r, err := b.FromEvent(e, topic.Default)
+		require.NoError(t, err)
+		got = append(got, r)
+		w, err := record.FromEvent(e, topic.Default)
+		require.NoError(t, err)
+		want = append(want, w)
+	}
+	require.Equal(t, want, got)
+}
