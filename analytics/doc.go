@@ -9,7 +9,8 @@
 // to the domain event for the typed tables) into a column-wise buffer; records that do
 // not decode go to the dead-letter topic. The buffer is flushed when it holds FlushRows
 // events or its oldest event is FlushInterval old (the runtime keeps polling across
-// batches until then: consumer.Flusher), as one INSERT per table over the native
+// batches until then: consumer.Flusher), or at a backlog's tail (after a full flush,
+// once every partition is read to its end), as one INSERT per table over the native
 // protocol, the tables in parallel, in the background: decoding the next records
 // overlaps with ClickHouse inserting the previous ones; at most one flush is in flight.
 // Under a trickle the broker holds each fetch for a sixth of FlushInterval (at most

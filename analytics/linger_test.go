@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-platform/ordo/analytics"
 	"github.com/ordo-platform/ordo/eventstore"
@@ -86,4 +87,29 @@ func sinkBatches(t *testing.T, group string) uint64 {
 		}
 	}
 	return 0
+}
+
+// A backlog's tail is inserted as soon as the sink has read every partition to its end,
+// not when the flush interval (a minute here) has passed since its first event.
+func TestSinkFlushesABacklogsTailAtOnce(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	events := shop(t, 11, 10, 40, 200)
+	require.Greater(t, len(events), 1500)
+	cl := testenv.KafkaClient(t)
+	records := make([]*kgo.Record, len(events))
+	for i, e := range events {
+		var err error
+		records[i], err = record.FromEvent(e, p.names)
+		require.NoError(t, err)
+	}
+	require.NoError(t, cl.ProduceSync(context.Background(), records...).FirstErr())
+
+	cfg := p.sinkConfig()
+	cfg.FlushRows = 1000 // full flushes first, then a tail of fewer
+	cfg.MaxPollRecords = 300
+	cfg.FlushInterval = time.Minute
+	run(t, analytics.NewSink(cfg, p.conn, p.names, newKafkaClient, quiet))
+	require.Eventually(t, func() bool { return count(t, p.conn, "SELECT count() FROM events") == uint64(len(events)) },
+		30*time.Second, 50*time.Millisecond, "the tail waits for the flush interval")
 }
