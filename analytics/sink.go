@@ -177,20 +177,9 @@ func (h *sinkHandler) Handle(ctx context.Context, b consumer.Batch) error {
 	if h.first.IsZero() {
 		h.first = time.Now()
 	}
-	if h.next == nil {
-		h.next = map[string]map[int32]int64{}
-	}
-	if h.next[b.Topic] == nil {
-		h.next[b.Topic] = map[int32]int64{}
-	}
-	h.next[b.Topic][b.Partition] = b.Records[len(b.Records)-1].Offset + 1
-	if h.behind == nil {
-		h.behind = map[string]map[int32]int64{}
-	}
-	if h.behind[b.Topic] == nil {
-		h.behind[b.Topic] = map[int32]int64{}
-	}
-	h.behind[b.Topic][b.Partition] = max(0, b.HighWatermark-h.next[b.Topic][b.Partition])
+	end := b.Records[len(b.Records)-1].Offset + 1
+	setPartition(&h.next, b.Topic, b.Partition, end)
+	setPartition(&h.behind, b.Topic, b.Partition, max(0, b.HighWatermark-end))
 	h.w.Add(decoded...)
 	return nil
 }
@@ -220,6 +209,17 @@ func (h *sinkHandler) FlushIn() time.Duration {
 		return 10 * time.Millisecond
 	}
 	return due
+}
+
+// setPartition sets (*m)[topic][partition] to v, making the maps it needs.
+func setPartition(m *map[string]map[int32]int64, topic string, partition int32, v int64) {
+	if *m == nil {
+		*m = map[string]map[int32]int64{}
+	}
+	if (*m)[topic] == nil {
+		(*m)[topic] = map[int32]int64{}
+	}
+	(*m)[topic][partition] = v
 }
 
 // readToEnd: no partition had records after its last batch. Called with mu held.

@@ -650,7 +650,7 @@ func (w *Worker) capture(ctx context.Context, s *Saga) error {
 		if err != nil {
 			return err
 		}
-		return w.recordCapture(ctx, s, s, res, nil, w.rec(s, StepCapture, n, "captured", res.Reference, start), StepCapture,
+		return w.recordCapture(ctx, s, s, res, []stepRecord{w.rec(s, StepCapture, n, "captured", res.Reference, start)}, StepCapture,
 			func(p *payment.Payment, c payment.Capture) ([]domain.Event, error) { return p.DecideCapture(c) })
 	})
 }
@@ -675,14 +675,14 @@ func (w *Worker) callCapture(ctx context.Context, s *Saga) (psp.Capture, error) 
 }
 
 // recordCapture records the capture res of the saga in state from (s itself, or s
-// just authorized in the same step), after the step records recs, with the order's
+// just authorized in the same step), with its step records recs, with the order's
 // confirmation in one transaction: the confirm step's work (its events carry the
 // confirm step's ids) without a transaction of its own. When the confirmation is
 // refused (the customer cancelled meanwhile) or fails, the capture is recorded alone,
 // and the confirm step decides as it does after any capture. decide records the
 // capture in the payment aggregate, under the event ids of payStep.
-func (w *Worker) recordCapture(ctx context.Context, s, from *Saga, res psp.Capture, recs []stepRecord, captured stepRecord,
-	payStep Step, decide func(*payment.Payment, payment.Capture) ([]domain.Event, error),
+func (w *Worker) recordCapture(ctx context.Context, s, from *Saga, res psp.Capture, recs []stepRecord, payStep Step,
+	decide func(*payment.Payment, payment.Capture) ([]domain.Event, error),
 ) error {
 	record := func(ctx context.Context) error {
 		_, err := w.recordPayment(ctx, s, payStep, true, func(p *payment.Payment) ([]domain.Event, error) {
@@ -690,7 +690,6 @@ func (w *Worker) recordCapture(ctx context.Context, s, from *Saga, res psp.Captu
 		})
 		return err
 	}
-	recs = append(recs, captured)
 	confirmed := *from
 	confirmed.Payment, confirmed.CaptureRef = PaymentCaptured, res.Reference
 	confirmed.confirmed()
@@ -725,6 +724,9 @@ func (w *Worker) recordCapture(ctx context.Context, s, from *Saga, res psp.Captu
 // the same idempotency key, as after any authorization.
 func (w *Worker) captureNow(ctx context.Context, s, authorized *Saga, recs []stepRecord, auth payment.Authorize) (bool, error) {
 	if cancelled, err := w.store.cancelRequested(ctx, s.OrderID); err != nil || cancelled {
+		if err != nil {
+			w.log.Warn("could not tell whether the order was cancelled; the authorization is recorded alone", "order_id", s.OrderID, "err", err)
+		}
 		return false, nil
 	}
 	// The capture is its own span in the order's trace, inside the authorization's.
@@ -743,7 +745,7 @@ func (w *Worker) captureNow(ctx context.Context, s, authorized *Saga, recs []ste
 	}
 	// Recorded under the authorization's ids: its event is the one the authorize step
 	// records alone, and the payment stream starts with it.
-	err = w.recordCapture(ctx, s, authorized, res, recs, w.rec(s, StepCapture, 1, "captured", res.Reference, start), StepAuthorize,
+	err = w.recordCapture(ctx, s, authorized, res, append(recs, w.rec(s, StepCapture, 1, "captured", res.Reference, start)), StepAuthorize,
 		func(p *payment.Payment, c payment.Capture) ([]domain.Event, error) {
 			return p.DecideAuthorizeAndCapture(auth, c)
 		})
