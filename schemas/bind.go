@@ -22,10 +22,14 @@ type binding struct {
 	decode    func(r *avro.Reader, schema avro.Schema) (domain.Event, error)
 	// decodeJSON decodes like decode and renders the event as JSON too.
 	decodeJSON func(r *avro.Reader, schema avro.Schema) (domain.Event, []byte, error)
+	// writeJSON renders an R as json.Marshal does, faster; nil when R has a field it
+	// does not support (decodeJSON then uses Marshal).
+	writeJSON jsonWriter
 }
 
 func bind[E domain.Event, R any](toRecord func(E) R, toEvent func(*R) (E, error)) binding {
 	var zero E
+	writeJSON := jsonWriterFor(reflect.TypeFor[R]())
 	readEvent := func(r *avro.Reader, schema avro.Schema) (E, error) {
 		var rec R
 		r.ReadVal(schema, &rec)
@@ -38,6 +42,7 @@ func bind[E domain.Event, R any](toRecord func(E) R, toEvent func(*R) (E, error)
 		eventType: zero.EventType(),
 		sample:    zero,
 		record:    reflect.TypeFor[R](),
+		writeJSON: writeJSON,
 		encode: func(api avro.API, schema avro.Schema, e domain.Event) ([]byte, error) {
 			var ev E
 			switch v := any(e).(type) {
@@ -69,6 +74,9 @@ func bind[E domain.Event, R any](toRecord func(E) R, toEvent func(*R) (E, error)
 			// Render from the domain value: ids come out canonical whatever
 			// spelling the payload had.
 			rec := toRecord(e)
+			if writeJSON != nil {
+				return e, writeJSON.writeJSON(reflect.ValueOf(&rec).Elem()), nil
+			}
 			js, err := json.Marshal(&rec)
 			if err != nil {
 				return nil, nil, err
