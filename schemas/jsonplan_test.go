@@ -46,8 +46,7 @@ func fill(rng *rand.Rand, v reflect.Value, i int) {
 	if i == 0 {
 		return
 	}
-	switch {
-	case v.Type() == timestampType:
+	if v.Type() == timestampType {
 		lo, hi := minTime.UnixMicro(), maxTime.UnixMicro()
 		v.Set(reflect.ValueOf(timestamp(time.UnixMicro(lo + rng.Int64N(hi-lo)).In(time.FixedZone("x", 3600)))))
 		return
