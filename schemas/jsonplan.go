@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -96,8 +95,8 @@ func structJSONWriter(t reflect.Type) jsonWriter {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name := sf.Tag.Get("json")
-		if !sf.IsExported() || sf.Anonymous || name == "" || name == "-" || strings.ContainsAny(name, `,"\<>&`) {
-			return nil // not what Marshal's plain rule would give: leave it to Marshal
+		if !sf.IsExported() || sf.Anonymous || !plainName(name) {
+			return nil // a rule of Marshal's beyond the plain name: leave it to Marshal
 		}
 		w := jsonWriterFor(sf.Type)
 		if w == nil {
@@ -119,6 +118,20 @@ func structJSONWriter(t reflect.Type) jsonWriter {
 		}
 		return append(b, '}')
 	}
+}
+
+// plainName: letters, digits and underscores only (no options, nothing Marshal would
+// escape or refuse as a name).
+func plainName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		if !(c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // appendRFC3339Micro appends t (in UTC) as t.AppendFormat(b, rfc3339Micro) does, in a

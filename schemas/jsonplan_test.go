@@ -113,6 +113,13 @@ func TestJSONWriterLeavesTheRestToMarshal(t *testing.T) {
 		struct {
 			a string //nolint:unused // an unexported field: Marshal skips it
 		}{},
+		struct{ A string }{}, // no tag: Marshal uses the Go name
+		struct {
+			A string `json:"-"`
+		}{},
+		struct {
+			A string `json:"a-b"`
+		}{},
 	} {
 		require.Nil(t, jsonWriterFor(reflect.TypeOf(v)), "%T", v)
 	}
