@@ -54,6 +54,7 @@ run: up build $(ORDO_LOCAL)/jwt-secret ## Start the stack, migrate, and run `ord
 test: up ## Start the stack if needed and run every test, integration included
 	@deploy/local/chromium.sh || echo "warning: Chromium could not be installed; the console's browser test (web/e2e_test.go) will skip"
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./... # the peer module (make bench-peer) has a go.mod of its own
 	$(GO) test $(GOTESTFLAGS) -race $$($(GO) list ./... | grep -vE '$(PURE_PKGS)')
 	@pure=$$($(GO) list ./... | grep -E '$(PURE_PKGS)'); [ -z "$$pure" ] || $(GO) test $(GOTESTFLAGS) $$pure
 

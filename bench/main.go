@@ -9,6 +9,10 @@
 // expected version (eventstore.Append); watermill-sql's Postgres publisher (v4, on the
 // same pgx pool) publishes it as a message whose payload is the same Avro bytes and
 // whose metadata is the rest of the same envelope.
+//
+// Scenario peer-watermill-sql-batch: 4 writers each store 100 events per call, as
+// `ordo bench append-batch` does. Ordo appends them to a new stream (no stream expected);
+// watermill publishes the same 100 events as messages in one Publish call (one INSERT).
 package main
 
 import (
@@ -33,7 +37,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	env := bench.Env{PostgresURL: url, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: *scale}
-	for _, s := range []bench.Scenario{watermillSQL} {
+	for _, s := range []bench.Scenario{watermillSQL, watermillSQLBatch} {
 		if _, err := bench.Run(ctx, env, s, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

@@ -23,24 +23,51 @@ var watermillSQL = bench.Scenario{
 	Run: runWatermillSQL,
 }
 
+var watermillSQLBatch = bench.Scenario{
+	Name: "peer-watermill-sql-batch", Unit: "events/s",
+	Doc: "4 writers, 100 events per call (as append-batch): Ordo's eventstore.Append of 100 events to a new " +
+		"stream against watermill-sql v4's Postgres publisher publishing the same 100 events in one Publish",
+	Run: runWatermillSQLBatch,
+}
+
 const writers, rounds = 16, 4
 
-func runWatermillSQL(ctx context.Context, env bench.Env) (float64, float64, int, error) {
+// peerSetup is both sides of a peer scenario, in a scratch schema: Ordo's store and
+// watermill-sql's publisher (its table created), a source of sample events, and the
+// cleanup.
+type peerSetup struct {
+	store *postgres.Store
+	pub   *sql.Publisher
+	next  func() eventstore.NewEvent
+	close func()
+}
+
+const topic = "ordo_orders"
+
+func newPeerSetup(ctx context.Context, env bench.Env) (_ *peerSetup, err error) {
 	pool, drop, err := bench.ScratchSchema(ctx, env, postgres.Migrations())
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, err
 	}
-	defer drop()
-	store, err := postgres.New(ctx, pool)
-	if err != nil {
-		return 0, 0, 0, err
+	closers := []func(){drop}
+	p := &peerSetup{close: func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if p.store, err = postgres.New(ctx, pool); err != nil {
+		return nil, err
 	}
-	defer store.Close()
-	next, err := bench.SampleEvents()
-	if err != nil {
-		return 0, 0, 0, err
+	closers = append(closers, p.store.Close)
+	if p.next, err = bench.SampleEvents(); err != nil {
+		return nil, err
 	}
-	pub, err := sql.NewPublisher(sql.BeginnerFromPgx(pool), sql.PublisherConfig{
+	p.pub, err = sql.NewPublisher(sql.BeginnerFromPgx(pool), sql.PublisherConfig{
 		SchemaAdapter: sql.DefaultPostgreSQLSchema{
 			// The payload is Avro, as Ordo's: BYTEA, not the default JSON.
 			GeneratePayloadType: func(string) string { return "BYTEA" },
@@ -48,13 +75,22 @@ func runWatermillSQL(ctx context.Context, env bench.Env) (float64, float64, int,
 		AutoInitializeSchema: true,
 	}, watermill.NopLogger{})
 	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = p.pub.Close() })
+	if err := p.pub.Publish(topic, toMessage(eventstore.Stream{Type: "order", ID: "order-warmup"}, 1, p.next())); err != nil {
+		return nil, err // creates the table, outside the measurement
+	}
+	return p, nil
+}
+
+func runWatermillSQL(ctx context.Context, env bench.Env) (float64, float64, int, error) {
+	p, err := newPeerSetup(ctx, env)
+	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer pub.Close()
-	const topic = "ordo_orders"
-	if err := pub.Publish(topic, toMessage(eventstore.Stream{Type: "order", ID: "order-warmup"}, 1, next())); err != nil {
-		return 0, 0, 0, err // creates the table, outside the measurement
-	}
+	defer p.close()
+	store, pub, next := p.store, p.pub, p.next
 
 	perRound := env.N(20000) / rounds
 	streams := func() ([]eventstore.Stream, []int64) {
@@ -80,6 +116,43 @@ func runWatermillSQL(ctx context.Context, env bench.Env) (float64, float64, int,
 			return pub.Publish(topic, toMessage(peerStreams[w], peerVersions[w], next()))
 		})
 		return perRound, d, err
+	}
+	return bench.Alternate(ctx, rounds, ours, peer)
+}
+
+func runWatermillSQLBatch(ctx context.Context, env bench.Env) (float64, float64, int, error) {
+	p, err := newPeerSetup(ctx, env)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer p.close()
+	const workers, size = 4, 100
+	batches := max(1, env.N(100000)/size/rounds)
+	newBatch := func() (eventstore.Stream, []eventstore.NewEvent) {
+		b := make([]eventstore.NewEvent, size)
+		for i := range b {
+			b[i] = p.next()
+		}
+		return eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}, b
+	}
+	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
+		d, err := bench.Parallel(workers, batches, func(_, _ int) error {
+			stream, b := newBatch()
+			_, err := p.store.Append(ctx, stream, eventstore.NoStream, b...)
+			return err
+		})
+		return batches * size, d, err
+	}
+	peer := func(ctx context.Context, _ int) (int, time.Duration, error) {
+		d, err := bench.Parallel(workers, batches, func(_, _ int) error {
+			stream, b := newBatch()
+			msgs := make([]*message.Message, len(b))
+			for i, e := range b {
+				msgs[i] = toMessage(stream, int64(i+1), e)
+			}
+			return p.pub.Publish(topic, msgs...)
+		})
+		return batches * size, d, err
 	}
 	return bench.Alternate(ctx, rounds, ours, peer)
 }
