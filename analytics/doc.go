@@ -9,10 +9,11 @@
 // to the domain event for the typed tables) into a column-wise buffer; records that do
 // not decode go to the dead-letter topic. The buffer is flushed when it holds FlushRows
 // events or its oldest event is FlushInterval old (the runtime keeps polling across
-// batches until then: consumer.Flusher), or at a backlog's tail (after a full flush,
-// once every partition is read to its end), as one INSERT per table over the native
-// protocol, the tables in parallel, in the background: decoding the next records
-// overlaps with ClickHouse inserting the previous ones; at most one flush is in flight.
+// batches until then: consumer.Flusher), or at a backlog's tail (after a full flush or
+// a batch with records beyond it, once every owned partition is read to its end; see
+// sinkHandler.FlushIn), as one INSERT per table over the native protocol, the tables in
+// parallel, in the background: decoding the next records overlaps with ClickHouse
+// inserting the previous ones; at most one flush is in flight.
 // Under a trickle the broker holds each fetch for a sixth of FlushInterval (at most
 // 500 ms; consumer.Config.Linger): the events wait in the buffer anyway, and a fetch per
 // produce batch of the relay cost the broker and the sink more CPU than the inserts.
@@ -25,9 +26,12 @@
 // (consumer.OffsetStore). A recorded offset therefore never exceeds what is durable, and
 // a crash anywhere loses nothing: what was not acknowledged is consumed again. The
 // maximum only moves forward, over durable records, whichever replica writes last, so
-// rebalances and zombie replicas are harmless too. Kafka's committed offsets of the
-// group, which the runtime writes after each flush started, are a copy for lag
-// dashboards.
+// rebalances and zombie replicas are harmless too. A rebalance may come while a flush is
+// being inserted; the new assignment's offsets are read once that insert has recorded
+// its own (waiting up to 30 s), so its events are not delivered and inserted again. The
+// backlog's-tail rule counts only the partitions the sink owns now. Kafka's committed
+// offsets of the group, which the runtime writes after each flush started, are a copy
+// for lag dashboards.
 //
 // # Exactly once, as analysts see it
 //

@@ -3,10 +3,14 @@ package analytics_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -90,26 +94,61 @@ func sinkBatches(t *testing.T, group string) uint64 {
 }
 
 // A backlog's tail is inserted as soon as the sink has read every partition to its end,
-// not when the flush interval (a minute here) has passed since its first event.
+// not when the flush interval (a minute here) has passed since its first event: after
+// full flushes (flushRows 1,000), and for a backlog smaller than one flush.
 func TestSinkFlushesABacklogsTailAtOnce(t *testing.T) {
 	t.Parallel()
-	p := newPipeline(t)
-	events := shop(t, 11, 10, 40, 200)
-	require.Greater(t, len(events), 1500)
-	cl := testenv.KafkaClient(t)
-	records := make([]*kgo.Record, len(events))
-	for i, e := range events {
-		var err error
-		records[i], err = record.FromEvent(e, p.names)
-		require.NoError(t, err)
-	}
-	require.NoError(t, cl.ProduceSync(context.Background(), records...).FirstErr())
+	for name, flushRows := range map[string]int{"after full flushes": 1000, "smaller than a flush": 1_000_000} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := newPipeline(t)
+			events := shop(t, 11, 10, 40, 200)
+			require.Greater(t, len(events), 1500)
+			cl := testenv.KafkaClient(t)
+			records := make([]*kgo.Record, len(events))
+			for i, e := range events {
+				var err error
+				records[i], err = record.FromEvent(e, p.names)
+				require.NoError(t, err)
+			}
+			require.NoError(t, cl.ProduceSync(context.Background(), records...).FirstErr())
 
-	cfg := p.sinkConfig()
-	cfg.FlushRows = 1000 // full flushes first, then a tail of fewer
-	cfg.MaxPollRecords = 300
-	cfg.FlushInterval = time.Minute
-	run(t, analytics.NewSink(cfg, p.conn, p.names, newKafkaClient, quiet))
-	require.Eventually(t, func() bool { return count(t, p.conn, "SELECT count() FROM events") == uint64(len(events)) },
-		30*time.Second, 50*time.Millisecond, "the tail waits for the flush interval")
+			cfg := p.sinkConfig()
+			cfg.FlushRows = flushRows
+			cfg.MaxPollRecords = 300 // a backlog read in several polls
+			cfg.FlushInterval = time.Minute
+			var log syncBuffer // what the sink did, shown if the test fails
+			sinkLog := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			run(t, analytics.NewSink(cfg, p.conn, p.names, newKafkaClient, sinkLog))
+			// Counted as analysts count (FINAL): a rebalance may deliver a batch twice,
+			// which the table absorbs.
+			var n uint64
+			assert.Eventually(t, func() bool {
+				n = count(t, p.conn, "SELECT count() FROM events FINAL")
+				return n == uint64(len(events))
+			}, 30*time.Second, 50*time.Millisecond)
+			if n != uint64(len(events)) {
+				t.Logf("the sink's log:\n%s", log.String())
+			}
+			require.Equal(t, uint64(len(events)), n, "events in ClickHouse (FINAL) after 30 s: the tail waits for the flush interval")
+		})
+	}
+}
+
+// syncBuffer is a log that several goroutines write and the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (s *syncBuffer) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(b)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }

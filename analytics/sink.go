@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +61,9 @@ func NewSink(cfg Config, conn driver.Conn, names topic.Names, newClient func(opt
 		}
 		return newClient(opts...)
 	}
-	return &Sink{c: consumer.New(ccfg, h, withInstance, log), h: h}
+	c := consumer.New(ccfg, h, withInstance, log)
+	h.assigned = c.Assigned
+	return &Sink{c: c, h: h}
 }
 
 // fetchLinger is how long the broker may hold the sink's fetches under a trickle: a
@@ -115,13 +118,23 @@ type sinkHandler struct {
 	life     context.Context            // ends when the sink has stopped for good
 	first    time.Time                  // when the oldest buffered event was added
 	next     map[string]map[int32]int64 // next offset per partition of the buffered records
-	inflight chan error                 // the background insert's outcome; nil when none
+	inflight *insert                    // the background insert; nil when none
 	busy     atomic.Bool                // an insert is running
 	// behind is how many records each partition had after its last batch (its high
-	// watermark then, less the batch's end); draining, that the last flush was of a full
-	// buffer: a backlog is being read. Together they tell a backlog's tail (see FlushIn).
-	behind   map[string]map[int32]int64
-	draining bool
+	// watermark then, less the batch's end); backlog, that the last flush was of a full
+	// buffer or a batch since then had records after it: a backlog is being read.
+	// Together they tell a backlog's tail (see FlushIn).
+	behind  map[string]map[int32]int64
+	backlog bool
+	// assigned returns the partitions the sink owns now (its consumer's): a partition
+	// given away in a rebalance keeps its entry in behind, and must not count.
+	assigned func() map[string][]int32
+}
+
+// insert is a background insert; done is closed once err is set.
+type insert struct {
+	done chan struct{}
+	err  error
 }
 
 func (h *sinkHandler) setLife(ctx context.Context) {
@@ -180,6 +193,9 @@ func (h *sinkHandler) Handle(ctx context.Context, b consumer.Batch) error {
 	end := b.Records[len(b.Records)-1].Offset + 1
 	setPartition(&h.next, b.Topic, b.Partition, end)
 	setPartition(&h.behind, b.Topic, b.Partition, max(0, b.HighWatermark-end))
+	if b.HighWatermark > end {
+		h.backlog = true
+	}
 	h.w.Add(decoded...)
 	return nil
 }
@@ -189,19 +205,23 @@ func (h *sinkHandler) Handle(ctx context.Context, b consumer.Batch) error {
 // the buffer then keeps growing, so that a slow ClickHouse gets fewer, larger inserts
 // (which it handles best) instead of a queue of small ones.
 //
-// One more case is due at once: a backlog's tail. After a flush of a full buffer, once
-// every partition is read to its end, what is buffered is all there is; waiting out the
-// interval would only hold back the last events of the backlog (by up to FlushInterval,
-// and in `ordo bench analytics` it did, in one run of four). A steady stream never gets
-// here below FlushRows per interval (its flushes are the interval's); above it, this adds
-// at most one insert per full one.
+// One more case is due at once: a backlog's tail. Once the last flush was of a full
+// buffer, or a batch since then had records after it (its partition's high watermark
+// was beyond it), and every partition the sink owns is read to its end, what is
+// buffered is all there is; waiting out the interval would only hold back the last
+// events of the backlog (by up to FlushInterval: in `ordo bench analytics` it did, in
+// one run of four, and a backlog smaller than FlushRows waited for it whole). A steady
+// stream whose fetches reach the end of each partition gets here only above FlushRows
+// per interval, and then adds at most one insert per full one. Holding a buffer also
+// holds back rebalances (consumer.Flusher), so this lets a group that joins in steps
+// move on as soon as it has read what it was given.
 func (h *sinkHandler) FlushIn() time.Duration {
 	if h.w.Len() >= h.cfg.FlushRows {
 		return 0
 	}
 	h.mu.Lock()
 	due := h.cfg.FlushInterval - time.Since(h.first)
-	if h.draining && h.readToEnd() {
+	if h.backlog && h.readToEnd() {
 		due = 0
 	}
 	h.mu.Unlock()
@@ -222,11 +242,13 @@ func setPartition(m *map[string]map[int32]int64, topic string, partition int32, 
 	(*m)[topic][partition] = v
 }
 
-// readToEnd: no partition had records after its last batch. Called with mu held.
+// readToEnd: no partition the sink owns had records after its last batch. Called with
+// mu held.
 func (h *sinkHandler) readToEnd() bool {
-	for _, parts := range h.behind {
-		for _, n := range parts {
-			if n > 0 {
+	owned := h.assigned()
+	for t, parts := range h.behind {
+		for p, n := range parts {
+			if n > 0 && slices.Contains(owned[t], p) {
 				return false
 			}
 		}
@@ -246,36 +268,39 @@ func (h *sinkHandler) Flush(ctx context.Context) error {
 	if len(next) == 0 {
 		return nil
 	}
-	h.draining = h.w.Len() >= h.cfg.FlushRows
+	h.backlog = h.w.Len() >= h.cfg.FlushRows // a full buffer: more may be waiting
 	rs := h.w.detach()
 	h.next, h.first = nil, time.Time{}
-	done := make(chan error, 1)
-	h.inflight = done
+	in := &insert{done: make(chan struct{})}
+	h.inflight = in
 	life := h.life
 	h.busy.Store(true)
 	go func() {
-		err := h.persist(life, rs, next)
+		in.err = h.persist(life, rs, next)
 		h.busy.Store(false)
-		done <- err
+		close(in.done)
 	}()
 	return nil
 }
 
 // wait waits for the insert in flight, if any, and returns its outcome; on ctx's end it
 // returns ctx's error and the insert stays in flight.
+// Several may wait at once (the poll loop and an assignment's NextOffsets).
 func (h *sinkHandler) wait(ctx context.Context) error {
 	h.mu.Lock()
-	inflight := h.inflight
+	in := h.inflight
 	h.mu.Unlock()
-	if inflight == nil {
+	if in == nil {
 		return nil
 	}
 	select {
-	case err := <-inflight:
+	case <-in.done:
 		h.mu.Lock()
-		h.inflight = nil
+		if h.inflight == in {
+			h.inflight = nil
+		}
 		h.mu.Unlock()
-		return err
+		return in.err
 	case <-ctx.Done():
 		return fmt.Errorf("previous insert still running: %w", ctx.Err())
 	}
@@ -335,8 +360,14 @@ func (h *sinkHandler) recordOffsets(ctx context.Context, next map[string]map[int
 	return b.Send()
 }
 
-// NextOffsets implements consumer.OffsetStore from ingest_offsets.
+// NextOffsets implements consumer.OffsetStore from ingest_offsets. It first lets the
+// insert in flight (if any) record its offsets, for a while: a rebalance can come while
+// it runs, and reading the offsets before it ends would deliver its events again (no
+// harm to what analysts see, but inserted twice).
 func (h *sinkHandler) NextOffsets(ctx context.Context, group string, partitions map[string][]int32) (map[string]map[int32]int64, error) {
+	wctx, cancel := context.WithTimeout(ctx, finalFlushWait)
+	_ = h.wait(wctx) // its error is the poll loop's to report; a timeout only costs duplicates
+	cancel()
 	rows, err := h.conn.Query(ctx, "SELECT topic, partition, max(next_offset) FROM ingest_offsets WHERE consumer_group = ? GROUP BY topic, partition", group)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: read ingest_offsets: %w", err)

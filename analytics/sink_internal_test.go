@@ -1,0 +1,76 @@
+package analytics
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordo-platform/ordo/internal/testenv"
+	"github.com/ordo-platform/ordo/internal/topic"
+)
+
+// A rebalance can come while an insert runs in the background (the poll loop allows it
+// once the insert has started). The new assignment's offsets must be read after that
+// insert recorded its own, or its events are delivered and inserted again.
+func TestNextOffsetsWaitsForTheInsertInFlight(t *testing.T) {
+	t.Parallel()
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	db := "t_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, err := Migrate(ctx, testenv.ClickHouseAddr(), db, quiet)
+	require.NoError(t, err, "is the stack up? `make up`")
+	t.Cleanup(func() {
+		if admin, err := Open(testenv.ClickHouseAddr(), "default"); err == nil {
+			_ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+			_ = admin.Close()
+		}
+	})
+	conn, err := Open(testenv.ClickHouseAddr(), db)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+
+	names := topic.Names{Prefix: "t" + hex.EncodeToString(b[:])}
+	s := NewSink(DefaultConfig(), conn, names, nil, quiet)
+	h := s.h
+	h.setLife(ctx)
+	const tp = "orders"
+	require.NoError(t, h.recordOffsets(ctx, map[string]map[int32]int64{tp: {0: 10}}))
+
+	// An insert in flight that records offset 42 when it ends, 300 ms from now.
+	in := &insert{done: make(chan struct{})}
+	h.inflight = in
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		in.err = h.recordOffsets(ctx, map[string]map[int32]int64{tp: {0: 42}})
+		close(in.done)
+	}()
+	got, err := h.NextOffsets(ctx, h.group, map[string][]int32{tp: {0}})
+	require.NoError(t, err)
+	require.Equal(t, int64(42), got[tp][0], "the offsets were read before the insert in flight recorded its own")
+	require.NoError(t, h.wait(ctx))
+}
+
+// A partition given away in a rebalance keeps the records it had left after its last
+// batch; they are another member's to read, and must not hold back this one's tail.
+func TestReadToEndCountsOnlyOwnedPartitions(t *testing.T) {
+	t.Parallel()
+	owned := map[string][]int32{"orders": {0, 1}}
+	h := &sinkHandler{assigned: func() map[string][]int32 { return owned }}
+	setPartition(&h.behind, "orders", 0, 0)
+	setPartition(&h.behind, "orders", 1, 0)
+	setPartition(&h.behind, "orders", 2, 500) // not ours any more
+	require.True(t, h.readToEnd())
+	setPartition(&h.behind, "orders", 1, 3)
+	require.False(t, h.readToEnd())
+	owned = map[string][]int32{"orders": {0}} // partition 1 given away
+	require.True(t, h.readToEnd())
+}
