@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -117,7 +115,7 @@ func TestSinkFlushesABacklogsTailAtOnce(t *testing.T) {
 			cfg.FlushRows = flushRows
 			cfg.MaxPollRecords = 300 // a backlog read in several polls
 			cfg.FlushInterval = time.Minute
-			var log syncBuffer // what the sink did, shown if the test fails
+			var log testenv.LogBuffer // what the sink did, shown if the test fails
 			sinkLog := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			run(t, analytics.NewSink(cfg, p.conn, p.names, newKafkaClient, sinkLog))
 			// Counted as analysts count (FINAL): a rebalance may deliver a batch twice,
@@ -133,22 +131,4 @@ func TestSinkFlushesABacklogsTailAtOnce(t *testing.T) {
 			require.Equal(t, uint64(len(events)), n, "events in ClickHouse (FINAL) after 30 s: the tail waits for the flush interval")
 		})
 	}
-}
-
-// syncBuffer is a log that several goroutines write and the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

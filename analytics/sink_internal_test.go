@@ -2,8 +2,6 @@ package analytics
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"testing"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordo-platform/ordo/internal/testenv"
 	"github.com/ordo-platform/ordo/internal/topic"
 )
 
@@ -20,25 +17,12 @@ import (
 // insert recorded its own, or its events are delivered and inserted again.
 func TestNextOffsetsWaitsForTheInsertInFlight(t *testing.T) {
 	t.Parallel()
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	db := "t_" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, err := Migrate(ctx, testenv.ClickHouseAddr(), db, quiet)
-	require.NoError(t, err, "is the stack up? `make up`")
-	t.Cleanup(func() {
-		if admin, err := Open(testenv.ClickHouseAddr(), "default"); err == nil {
-			_ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-			_ = admin.Close()
-		}
-	})
-	conn, err := Open(testenv.ClickHouseAddr(), db)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
+	db, conn := NewTestDatabase(t)
 
-	names := topic.Names{Prefix: "t" + hex.EncodeToString(b[:])}
+	names := topic.Names{Prefix: db}
 	s := NewSink(DefaultConfig(), conn, names, nil, quiet)
 	h := s.h
 	h.setLife(ctx)

@@ -52,7 +52,7 @@ func newAdminServer(t testing.TB, o adminOpts) *adminServer {
 	tokens, pw := testCredentials(t)
 	cfg := api.DefaultConfig()
 	cfg.RateLimit.Disabled = true
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	s := &adminServer{pool: pool}

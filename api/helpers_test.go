@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -44,29 +43,11 @@ func (p *countingPasswords) Verify(ctx context.Context, pw, encoded string) (boo
 	return p.Hasher.Verify(ctx, pw, encoded)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	*api.Server
 	env       *app.Env
 	passwords *countingPasswords
-	logs      *syncBuffer
+	logs      *testenv.LogBuffer
 }
 
 // newServer returns an API server on a fresh Postgres schema. Rate limiting is off
@@ -98,7 +79,7 @@ func newServer(t testing.TB, configure ...func(*api.Config)) *testServer {
 		f(&cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	srv := api.New(cfg, api.Deps{
 		Log:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		App:       env,

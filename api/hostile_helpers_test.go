@@ -79,7 +79,7 @@ func newFullServer(t testing.TB, o fullOpts) *fullServer {
 		o.configure(&cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	var admin api.AdminDeps

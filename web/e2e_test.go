@@ -198,7 +198,7 @@ type stack struct {
 	env       []string
 	names     topic.Names
 	kafka     *kgo.Client
-	logs      *lockedBuffer
+	logs      *testenv.LogBuffer
 }
 
 func startStack(ctx context.Context, t *testing.T) *stack {
@@ -211,7 +211,7 @@ func startStack(ctx context.Context, t *testing.T) *stack {
 	addr := freeAddr(t)
 	var secret [24]byte
 	_, _ = rand.Read(secret[:])
-	st := &stack{bin: buildOrdo(ctx, t), base: "http://" + addr, names: names, kafka: testenv.KafkaClient(t), logs: &lockedBuffer{}}
+	st := &stack{bin: buildOrdo(ctx, t), base: "http://" + addr, names: names, kafka: testenv.KafkaClient(t), logs: &testenv.LogBuffer{}}
 	st.env = append(os.Environ(),
 		"ORDO_POSTGRES_URL="+testenv.SchemaURL(t, schema),
 		"ORDO_KAFKA_BROKERS="+strings.Join(testenv.KafkaBrokers(), ","),
@@ -243,7 +243,7 @@ func startStack(ctx context.Context, t *testing.T) *stack {
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("ordo all logged:\n%s", st.logs.tail(60))
+			t.Logf("ordo all logged:\n%s", st.logs.Tail(60))
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
@@ -257,10 +257,10 @@ func startStack(ctx context.Context, t *testing.T) *stack {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("ordo all exited: %v\n%s", waitErr, st.logs.tail(60))
+			t.Fatalf("ordo all exited: %v\n%s", waitErr, st.logs.Tail(60))
 		default:
 		}
-		require.True(t, time.Now().Before(deadline), "ordo all never became ready:\n%s", st.logs.tail(60))
+		require.True(t, time.Now().Before(deadline), "ordo all never became ready:\n%s", st.logs.Tail(60))
 		time.Sleep(200 * time.Millisecond)
 	}
 	return st
@@ -338,24 +338,6 @@ func freeAddr(t *testing.T) string {
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(l.b.String()), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // ---- the API, as a script would call it ----
