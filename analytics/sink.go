@@ -191,11 +191,10 @@ func (h *sinkHandler) Handle(ctx context.Context, b consumer.Batch) error {
 		h.first = time.Now()
 	}
 	end := b.Records[len(b.Records)-1].Offset + 1
+	behind := max(0, b.HighWatermark-end)
 	setPartition(&h.next, b.Topic, b.Partition, end)
-	setPartition(&h.behind, b.Topic, b.Partition, max(0, b.HighWatermark-end))
-	if b.HighWatermark > end {
-		h.backlog = true
-	}
+	setPartition(&h.behind, b.Topic, b.Partition, behind)
+	h.backlog = h.backlog || behind > 0
 	h.w.Add(decoded...)
 	return nil
 }
@@ -283,24 +282,36 @@ func (h *sinkHandler) Flush(ctx context.Context) error {
 	return nil
 }
 
-// wait waits for the insert in flight, if any, and returns its outcome; on ctx's end it
+// wait waits for the insert in flight, if any, and takes its outcome; on ctx's end it
 // returns ctx's error and the insert stays in flight.
-// Several may wait at once (the poll loop and an assignment's NextOffsets).
 func (h *sinkHandler) wait(ctx context.Context) error {
-	h.mu.Lock()
-	in := h.inflight
-	h.mu.Unlock()
+	in := h.current()
 	if in == nil {
 		return nil
 	}
+	if err := in.settled(ctx); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if h.inflight == in {
+		h.inflight = nil
+	}
+	h.mu.Unlock()
+	return in.err
+}
+
+// current returns the insert in flight, or nil.
+func (h *sinkHandler) current() *insert {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.inflight
+}
+
+// settled waits for the insert to end (leaving its outcome to wait), or for ctx's end.
+func (in *insert) settled(ctx context.Context) error {
 	select {
 	case <-in.done:
-		h.mu.Lock()
-		if h.inflight == in {
-			h.inflight = nil
-		}
-		h.mu.Unlock()
-		return in.err
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("previous insert still running: %w", ctx.Err())
 	}
@@ -365,9 +376,11 @@ func (h *sinkHandler) recordOffsets(ctx context.Context, next map[string]map[int
 // it runs, and reading the offsets before it ends would deliver its events again (no
 // harm to what analysts see, but inserted twice).
 func (h *sinkHandler) NextOffsets(ctx context.Context, group string, partitions map[string][]int32) (map[string]map[int32]int64, error) {
-	wctx, cancel := context.WithTimeout(ctx, finalFlushWait)
-	_ = h.wait(wctx) // its error is the poll loop's to report; a timeout only costs duplicates
-	cancel()
+	if in := h.current(); in != nil {
+		wctx, cancel := context.WithTimeout(ctx, finalFlushWait)
+		_ = in.settled(wctx) // its outcome stays the poll loop's; a timeout only costs duplicates
+		cancel()
+	}
 	rows, err := h.conn.Query(ctx, "SELECT topic, partition, max(next_offset) FROM ingest_offsets WHERE consumer_group = ? GROUP BY topic, partition", group)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: read ingest_offsets: %w", err)

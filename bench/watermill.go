@@ -49,12 +49,16 @@ func newPeerSetup(ctx context.Context, env bench.Env) (_ *peerSetup, err error) 
 	if err != nil {
 		return nil, err
 	}
-	closers := []func(){drop}
-	p := &peerSetup{close: func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
+	p := &peerSetup{}
+	p.close = func() {
+		if p.pub != nil {
+			_ = p.pub.Close()
 		}
-	}}
+		if p.store != nil {
+			p.store.Close()
+		}
+		drop()
+	}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -63,7 +67,6 @@ func newPeerSetup(ctx context.Context, env bench.Env) (_ *peerSetup, err error) 
 	if p.store, err = postgres.New(ctx, pool); err != nil {
 		return nil, err
 	}
-	closers = append(closers, p.store.Close)
 	if p.next, err = bench.SampleEvents(); err != nil {
 		return nil, err
 	}
@@ -77,7 +80,6 @@ func newPeerSetup(ctx context.Context, env bench.Env) (_ *peerSetup, err error) 
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() { _ = p.pub.Close() })
 	if err := p.pub.Publish(topic, toMessage(eventstore.Stream{Type: "order", ID: "order-warmup"}, 1, p.next())); err != nil {
 		return nil, err // creates the table, outside the measurement
 	}

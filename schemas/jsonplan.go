@@ -23,12 +23,13 @@ import (
 type jsonWriter func(b []byte, v reflect.Value) []byte
 
 var (
-	timestampType   = reflect.TypeFor[timestamp]()
-	secretType      = reflect.TypeFor[secret]()
-	jsonMarshaler   = reflect.TypeFor[json.Marshaler]()
-	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
-	redactedLiteral = `"[redacted]"`
+	timestampType = reflect.TypeFor[timestamp]()
+	secretType    = reflect.TypeFor[secret]()
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 )
+
+const redactedLiteral = `"[redacted]"`
 
 // jsonWriterFor returns the writer of t, or nil when t has something it does not support.
 func jsonWriterFor(t reflect.Type) jsonWriter {
