@@ -17,6 +17,7 @@ import (
 	"github.com/ordo-platform/ordo/analytics/internal/workload"
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/record"
+	"github.com/ordo-platform/ordo/internal/stopwatch"
 	"github.com/ordo-platform/ordo/internal/topic"
 	"github.com/ordo-platform/ordo/schemas"
 )
@@ -108,7 +109,7 @@ func Bench(ctx context.Context, env BenchEnv) (ours, ceiling float64, n int, err
 
 	// The ceiling runs once before ours and once after (each into a fresh identical
 	// database), so that a change of load on a shared machine falls on both sides alike.
-	before, err := benchRaw(ctx, env.ClickHouseAddr, dbRaw, stored, flush)
+	before, err := benchRaw(stopwatch.ForSide(ctx, "ceiling"), env.ClickHouseAddr, dbRaw, stored, flush)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -140,7 +141,8 @@ func Bench(ctx context.Context, env BenchEnv) (ours, ceiling float64, n int, err
 	}
 	// The clock stops when the sink has recorded the offsets of every record: each table
 	// of the last insert acknowledged (the ceiling's clock too waits for every table).
-	start := time.Now()
+	octx := stopwatch.ForSide(ctx, "ours")
+	sw := stopwatch.Start(octx)
 	for {
 		var done int64
 		if err := conn.QueryRow(ctx, `SELECT toInt64(sum(o)) FROM (SELECT max(next_offset) AS o FROM ingest_offsets
@@ -155,8 +157,9 @@ func Bench(ctx context.Context, env BenchEnv) (ours, ceiling float64, n int, err
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ours = float64(len(stored)) / time.Since(start).Seconds()
-	after, err := benchRaw(ctx, env.ClickHouseAddr, dbRawAfter, stored, flush)
+	ours = float64(len(stored)) / sw.Stop().Seconds()
+	stopwatch.AddWork(octx, len(stored))
+	after, err := benchRaw(stopwatch.ForSide(ctx, "ceiling"), env.ClickHouseAddr, dbRawAfter, stored, flush)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -185,7 +188,7 @@ func benchRaw(ctx context.Context, addr, db string, events []eventstore.Event, f
 		return 0, err
 	}
 	defer conn.Close()
-	start := time.Now()
+	sw := stopwatch.Start(ctx)
 	for _, s := range chunks {
 		errs := make([]error, len(s.tables()))
 		var wg sync.WaitGroup
@@ -197,7 +200,9 @@ func benchRaw(ctx context.Context, addr, db string, events []eventstore.Event, f
 			return 0, err
 		}
 	}
-	return float64(len(events)) / time.Since(start).Seconds(), nil
+	d := sw.Stop()
+	stopwatch.AddWork(ctx, len(events))
+	return float64(len(events)) / d.Seconds(), nil
 }
 
 // rawInsert is what a user of clickhouse-go writes: prepare, append each column, send.

@@ -29,6 +29,7 @@ import (
 
 func main() {
 	scale := flag.Float64("scale", 1, "multiply the amount of work")
+	cpu := flag.Bool("cpu", false, "print to stderr the CPU time each side's timed work used (from /proc)")
 	flag.Parse()
 	url := os.Getenv("ORDO_POSTGRES_URL")
 	if url == "" {
@@ -37,6 +38,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	env := bench.Env{PostgresURL: url, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Scale: *scale}
+	if *cpu {
+		env.CPU = os.Stderr
+	}
 	for _, s := range []bench.Scenario{watermillSQL, watermillSQLBatch} {
 		if _, err := bench.Run(ctx, env, s, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
 	"github.com/ordo-platform/ordo/internal/bench"
+	"github.com/ordo-platform/ordo/internal/stopwatch"
 )
 
 var watermillSQL = bench.Scenario{
@@ -105,19 +106,21 @@ func runWatermillSQL(ctx context.Context, env bench.Env) (float64, float64, int,
 	ourStreams, ourVersions := streams()
 	peerStreams, peerVersions := streams()
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		d, err := bench.Parallel(writers, perRound, func(w, _ int) error {
+		sw := stopwatch.Start(ctx)
+		_, err := bench.Parallel(writers, perRound, func(w, _ int) error {
 			_, err := store.Append(ctx, ourStreams[w], eventstore.Exact(ourVersions[w]), next())
 			ourVersions[w]++
 			return err
 		})
-		return perRound, d, err
+		return perRound, sw.Stop(), err
 	}
 	peer := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		d, err := bench.Parallel(writers, perRound, func(w, _ int) error {
+		sw := stopwatch.Start(ctx)
+		_, err := bench.Parallel(writers, perRound, func(w, _ int) error {
 			peerVersions[w]++
 			return pub.Publish(topic, toMessage(peerStreams[w], peerVersions[w], next()))
 		})
-		return perRound, d, err
+		return perRound, sw.Stop(), err
 	}
 	return bench.Alternate(ctx, rounds, ours, peer)
 }
@@ -138,15 +141,17 @@ func runWatermillSQLBatch(ctx context.Context, env bench.Env) (float64, float64,
 		return eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}, b
 	}
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		d, err := bench.Parallel(workers, batches, func(_, _ int) error {
+		sw := stopwatch.Start(ctx)
+		_, err := bench.Parallel(workers, batches, func(_, _ int) error {
 			stream, b := newBatch()
 			_, err := p.store.Append(ctx, stream, eventstore.NoStream, b...)
 			return err
 		})
-		return batches * size, d, err
+		return batches * size, sw.Stop(), err
 	}
 	peer := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		d, err := bench.Parallel(workers, batches, func(_, _ int) error {
+		sw := stopwatch.Start(ctx)
+		_, err := bench.Parallel(workers, batches, func(_, _ int) error {
 			stream, b := newBatch()
 			msgs := make([]*message.Message, len(b))
 			for i, e := range b {
@@ -154,7 +159,7 @@ func runWatermillSQLBatch(ctx context.Context, env bench.Env) (float64, float64,
 			}
 			return p.pub.Publish(topic, msgs...)
 		})
-		return batches * size, d, err
+		return batches * size, sw.Stop(), err
 	}
 	return bench.Alternate(ctx, rounds, ours, peer)
 }

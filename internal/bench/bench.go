@@ -14,6 +14,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/ordo-platform/ordo/internal/stopwatch"
 )
 
 // Env is what scenarios may use: the real services of the configured stack. Scenarios
@@ -35,6 +37,9 @@ type Env struct {
 	// made through Ordo (`ordo migrate`). Set by cmd/ordo, so that this package does not
 	// link clickhouse-go (the peer module in bench/ imports it); nil leaves it behind.
 	DropClickHouseDatabase func(ctx context.Context, name string) error
+	// CPU, when set, receives the CPU accounting of each scenario's measured sections
+	// (`ordo bench --cpu`): by side, this process's and each local service's CPU time.
+	CPU io.Writer
 }
 
 // N scales a default amount of work.
@@ -106,9 +111,19 @@ func Lookup(name string) (Scenario, bool) {
 
 // Run runs s and writes its result line to w.
 func Run(ctx context.Context, env Env, s Scenario, w io.Writer) (Result, error) {
+	var cpu *stopwatch.Report
+	if env.CPU != nil {
+		cpu = stopwatch.NewReport()
+		ctx = stopwatch.WithReport(ctx, cpu)
+	}
 	ours, ceiling, n, err := s.Run(ctx, env)
 	if err != nil {
 		return Result{}, fmt.Errorf("bench %s: %w", s.Name, err)
+	}
+	if cpu != nil {
+		if err := cpu.Write(env.CPU, s.Name, s.Unit, s.LowerIsBetter); err != nil {
+			return Result{}, err
+		}
 	}
 	r := Result{Scenario: s.Name, Unit: s.Unit, Ours: round(ours), Ceiling: round(ceiling), N: n}
 	switch {
@@ -149,17 +164,19 @@ func Alternate(ctx context.Context, rounds int, ours, ceiling Round) (oursRate, 
 	for r := range rounds {
 		sides := []struct {
 			run Round
+			ctx context.Context
 			n   *int
 			d   *time.Duration
-		}{{ours, &oursN, &oursD}, {ceiling, &ceilN, &ceilD}}
+		}{{ours, stopwatch.ForSide(ctx, "ours"), &oursN, &oursD}, {ceiling, stopwatch.ForSide(ctx, "ceiling"), &ceilN, &ceilD}}
 		if r%2 == 1 {
 			sides[0], sides[1] = sides[1], sides[0]
 		}
 		for _, side := range sides {
-			n, d, err := side.run(ctx, r)
+			n, d, err := side.run(side.ctx, r)
 			if err != nil {
 				return 0, 0, 0, err
 			}
+			stopwatch.AddWork(side.ctx, n)
 			*side.n += n
 			*side.d += d
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore/record"
 	"github.com/ordo-platform/ordo/eventstore/relay"
 	"github.com/ordo-platform/ordo/internal/kafka"
+	"github.com/ordo-platform/ordo/internal/stopwatch"
 	"github.com/ordo-platform/ordo/internal/topic"
 	"github.com/ordo-platform/ordo/schemas"
 )
@@ -195,20 +196,22 @@ func runAppend(ctx context.Context, env Env) (float64, float64, int, error) {
 	ourStreams, ourVersions := newStreams()
 	rawStreams, rawVersions := newStreams()
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		d, err := Parallel(workers, perRound, func(w, _ int) error {
+		sw := stopwatch.Start(ctx)
+		_, err := Parallel(workers, perRound, func(w, _ int) error {
 			_, err := s.Append(ctx, ourStreams[w], eventstore.Exact(ourVersions[w]), gen.next())
 			ourVersions[w]++
 			return err
 		})
-		return perRound, d, err
+		return perRound, sw.Stop(), err
 	}
 	ceiling := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		d, err := Parallel(workers, perRound, func(w, _ int) error {
+		sw := stopwatch.Start(ctx)
+		_, err := Parallel(workers, perRound, func(w, _ int) error {
 			rawVersions[w]++
 			_, err := pool.Exec(ctx, rawInsert, rawRow(rawStreams[w], rawVersions[w], gen.next())...)
 			return err
 		})
-		return perRound, d, err
+		return perRound, sw.Stop(), err
 	}
 	return Alternate(ctx, rounds, ours, ceiling)
 }
@@ -226,15 +229,17 @@ func runAppendBatch(ctx context.Context, env Env) (float64, float64, int, error)
 	const workers, size = 4, 100
 	batches := max(1, env.N(100000)/size/rounds)
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		d, err := Parallel(workers, batches, func(_, _ int) error {
+		sw := stopwatch.Start(ctx)
+		_, err := Parallel(workers, batches, func(_, _ int) error {
 			b := gen.batch(size)
 			_, err := s.Append(ctx, eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}, eventstore.NoStream, b...)
 			return err
 		})
-		return batches * size, d, err
+		return batches * size, sw.Stop(), err
 	}
 	ceiling := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		d, err := Parallel(workers, batches, func(_, _ int) error {
+		sw := stopwatch.Start(ctx)
+		_, err := Parallel(workers, batches, func(_, _ int) error {
 			stream := eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}
 			b := gen.batch(size)
 			rows := make([][]any, size)
@@ -244,7 +249,7 @@ func runAppendBatch(ctx context.Context, env Env) (float64, float64, int, error)
 			_, err := pool.CopyFrom(ctx, pgx.Identifier{"raw_events"}, rawColumns, pgx.CopyFromRows(rows))
 			return err
 		})
-		return batches * size, d, err
+		return batches * size, sw.Stop(), err
 	}
 	return Alternate(ctx, rounds, ours, ceiling)
 }
@@ -347,7 +352,7 @@ func runRelay(ctx context.Context, env Env) (float64, float64, int, error) {
 		rctx, stop := context.WithCancel(ctx)
 		defer stop()
 		done := make(chan error, 1)
-		start := time.Now()
+		sw := stopwatch.Start(ctx)
 		go func() { done <- r.Start(rctx) }()
 		for r.Position() < head {
 			select {
@@ -356,7 +361,7 @@ func runRelay(ctx context.Context, env Env) (float64, float64, int, error) {
 			case <-time.After(time.Millisecond):
 			}
 		}
-		d := time.Since(start)
+		d := sw.Stop()
 		stop()
 		r.Stop()
 		if err := <-done; err != nil {
@@ -379,11 +384,11 @@ func runRelay(ctx context.Context, env Env) (float64, float64, int, error) {
 				return 0, 0, err
 			}
 		}
-		start := time.Now()
+		sw := stopwatch.Start(ctx)
 		if err := raw.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return 0, 0, err
 		}
-		d := time.Since(start)
+		d := sw.Stop()
 		produced = round
 		if relayed == round {
 			backlog = nil

@@ -19,6 +19,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore/postgres"
 	"github.com/ordo-platform/ordo/eventstore/record"
 	"github.com/ordo-platform/ordo/internal/kafka"
+	"github.com/ordo-platform/ordo/internal/stopwatch"
 	"github.com/ordo-platform/ordo/internal/topic"
 	"github.com/ordo-platform/ordo/projections"
 )
@@ -109,13 +110,13 @@ func copyRows(ctx context.Context, pool *pgxpool.Pool, rows rowSet) (time.Durati
 			return 0, err
 		}
 	}
-	start := time.Now()
+	sw := stopwatch.Start(ctx)
 	for i, m := range readModels {
 		if _, err := pool.CopyFrom(ctx, pgx.Identifier{m.raw}, m.columns, pgx.CopyFromRows(rows[i])); err != nil {
 			return 0, fmt.Errorf("copy %s: %w", m.raw, err)
 		}
 	}
-	return time.Since(start), nil
+	return sw.Stop(), nil
 }
 
 func runRebuild(ctx context.Context, env Env) (float64, float64, int, error) {
@@ -147,7 +148,9 @@ func runRebuild(ctx context.Context, env Env) (float64, float64, int, error) {
 			d time.Duration
 		)
 		for _, m := range readModels {
+			sw := stopwatch.Start(ctx) // for --cpu; the rebuild times itself
 			res, err := projections.Rebuild(ctx, pool, store, m.projection, projections.RebuildOptions{})
+			sw.Stop()
 			if err != nil {
 				return 0, 0, err
 			}
@@ -174,7 +177,7 @@ func runRebuild(ctx context.Context, env Env) (float64, float64, int, error) {
 		}
 		defer conn.Release()
 		n := 0
-		start := time.Now()
+		sw := stopwatch.Start(ctx)
 		for range readModels { // each rebuild reads the whole store
 			tag, err := conn.Conn().PgConn().CopyTo(ctx, io.Discard, `COPY (SELECT position, id, stream_id, stream_type,
 				version, type, schema_version, schema_fingerprint, occurred_at, recorded_at, correlation_id, causation_id,
@@ -184,7 +187,7 @@ func runRebuild(ctx context.Context, env Env) (float64, float64, int, error) {
 			}
 			n += int(tag.RowsAffected())
 		}
-		d := time.Since(start)
+		d := sw.Stop()
 		cd, err := copyRows(ctx, pool, rows)
 		return n, d + cd, err
 	}
@@ -402,13 +405,13 @@ func runProject(ctx context.Context, env Env) (float64, float64, int, error) {
 			return 0, 0, err
 		}
 		defer drop()
-		start := time.Now()
+		sw := stopwatch.Start(ctx)
 		pr, err := p.startProjectors(ctx, rm, fmt.Sprintf("%s-r%d", p.names.Prefix, round))
 		if err != nil {
 			return 0, 0, err
 		}
 		err = p.waitCaughtUp(ctx, pr, 10*time.Minute)
-		d := time.Since(start)
+		d := sw.Stop()
 		pr.stop()
 		if err != nil {
 			return 0, 0, err
@@ -430,7 +433,7 @@ func runProject(ctx context.Context, env Env) (float64, float64, int, error) {
 			return 0, 0, err
 		}
 		defer cl.Close()
-		start := time.Now()
+		sw := stopwatch.Start(ctx)
 		for n := 0; n < len(recs); {
 			fs := cl.PollRecords(ctx, 10000)
 			if err := fs.Err0(); err != nil {
@@ -438,7 +441,7 @@ func runProject(ctx context.Context, env Env) (float64, float64, int, error) {
 			}
 			n += fs.NumRecords()
 		}
-		d := time.Since(start)
+		d := sw.Stop()
 		cd, err := copyRows(ctx, p.pool, rows)
 		return len(recs), d + cd, err
 	}

@@ -1,0 +1,161 @@
+package stopwatch
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// usage is CPU time used so far (or in a section), by whom.
+type usage struct {
+	self, postgres, kafka, clickhouse time.Duration
+	// machine is the busy time of every core (/proc/stat), everyone included.
+	machine time.Duration
+}
+
+// own is what the measured work itself used: this process and the services.
+func (u usage) own() time.Duration { return u.self + u.postgres + u.kafka + u.clickhouse }
+
+// other is everything else the machine did meanwhile (other users' work, the kernel's).
+func (u usage) other() time.Duration { return max(0, u.machine-u.own()) }
+
+func (u usage) minus(v usage) usage {
+	return usage{u.self - v.self, u.postgres - v.postgres, u.kafka - v.kafka, u.clickhouse - v.clickhouse, u.machine - v.machine}
+}
+
+func (u usage) plus(v usage) usage {
+	return usage{u.self + v.self, u.postgres + v.postgres, u.kafka + v.kafka, u.clickhouse + v.clickhouse, u.machine + v.machine}
+}
+
+func (u usage) String() string {
+	return fmt.Sprintf("this process %.2f + postgres %.2f + kafka %.2f + clickhouse %.2f (other work on the machine %.2f)",
+		u.self.Seconds(), u.postgres.Seconds(), u.kafka.Seconds(), u.clickhouse.Seconds(), u.other().Seconds())
+}
+
+// tick is the unit of /proc's CPU times (USER_HZ, 100 on every Linux architecture Go
+// supports).
+const tick = 10 * time.Millisecond
+
+// readUsage reads this process's CPU time from getrusage and the others' from /proc. The
+// services are told by their command: postgres (every backend), clickhouse-server, and a
+// java process whose command line names Kafka. Where /proc is missing (not Linux) only
+// this process is counted.
+func readUsage() usage {
+	var u usage
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		u.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		u.machine = machineBusy(b)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return u
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		comm, cpu, start, ok := parseStat(b)
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(comm, "postgres"):
+			u.postgres += cpu
+		case strings.HasPrefix(comm, "clickhouse"):
+			u.clickhouse += cpu
+		case comm == "java" && isKafka(pid, start):
+			u.kafka += cpu
+		}
+	}
+	return u
+}
+
+// parseStat returns the command, the CPU time and the start time (in ticks since boot)
+// of a /proc/<pid>/stat line. The CPU time is the process's own (user + system) and that
+// of its children that have ended and been waited for: Postgres's backends and parallel
+// workers end while a section runs (a pool closing connections), and their time then
+// moves to the postmaster's, so the sum over the services does not go back when one ends.
+// The command is in parentheses and may hold spaces and parentheses itself, so the fields
+// are counted from its last ')'.
+func parseStat(b []byte) (comm string, cpu time.Duration, start uint64, ok bool) {
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return "", 0, 0, false
+	}
+	f := strings.Fields(string(b[end+1:]))
+	// After the command: state(0) ppid pgrp session tty tpgid flags minflt cminflt majflt
+	// cmajflt utime(11) stime(12) cutime cstime priority nice threads itrealvalue
+	// starttime(19).
+	if len(f) < 20 {
+		return "", 0, 0, false
+	}
+	var ticks uint64
+	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+		n, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return "", 0, 0, false
+		}
+		ticks += n
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return "", 0, 0, false
+	}
+	return string(b[open+1 : end]), time.Duration(ticks) * tick, start, true
+}
+
+// machineBusy sums the busy fields of /proc/stat's first line (every core): user, nice,
+// system, irq, softirq, steal; not idle and iowait.
+func machineBusy(b []byte) time.Duration {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy uint64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return 0
+		}
+		busy += n
+	}
+	return time.Duration(busy) * tick
+}
+
+// javaKinds remembers which java processes are Kafka, by pid and start time (a pid
+// reused by a new process has another start time).
+var javaKinds sync.Map // javaProcess → bool
+
+type javaProcess struct {
+	pid   int
+	start uint64
+}
+
+func isKafka(pid int, start uint64) bool {
+	key := javaProcess{pid, start}
+	if v, ok := javaKinds.Load(key); ok {
+		return v.(bool)
+	}
+	cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	kafka := bytes.Contains(bytes.ToLower(cmd), []byte("kafka"))
+	javaKinds.Store(key, kafka)
+	return kafka
+}
