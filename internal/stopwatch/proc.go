@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,10 @@ type usage struct {
 	self, postgres, kafka, clickhouse time.Duration
 	// machine is the busy time of every core (/proc/stat), everyone included.
 	machine time.Duration
+	// gc and goBusy are the Go runtime's estimates of this process's CPU time in garbage
+	// collection and in everything it did (user code, GC, scavenging): comparable with
+	// each other only (runtime/metrics), so they give GC's share of this process.
+	gc, goBusy float64
 }
 
 // own is what the measured work itself used: this process and the services.
@@ -25,16 +30,41 @@ func (u usage) own() time.Duration { return u.self + u.postgres + u.kafka + u.cl
 func (u usage) other() time.Duration { return max(0, u.machine-u.own()) }
 
 func (u usage) minus(v usage) usage {
-	return usage{u.self - v.self, u.postgres - v.postgres, u.kafka - v.kafka, u.clickhouse - v.clickhouse, u.machine - v.machine}
+	return usage{u.self - v.self, u.postgres - v.postgres, u.kafka - v.kafka, u.clickhouse - v.clickhouse,
+		u.machine - v.machine, u.gc - v.gc, u.goBusy - v.goBusy}
 }
 
 func (u usage) plus(v usage) usage {
-	return usage{u.self + v.self, u.postgres + v.postgres, u.kafka + v.kafka, u.clickhouse + v.clickhouse, u.machine + v.machine}
+	return usage{u.self + v.self, u.postgres + v.postgres, u.kafka + v.kafka, u.clickhouse + v.clickhouse,
+		u.machine + v.machine, u.gc + v.gc, u.goBusy + v.goBusy}
+}
+
+// gcShare is the part of this process's CPU that went to garbage collection.
+func (u usage) gcShare() float64 {
+	if u.goBusy <= 0 {
+		return 0
+	}
+	return u.gc / u.goBusy
 }
 
 func (u usage) String() string {
-	return fmt.Sprintf("this process %.2f + postgres %.2f + kafka %.2f + clickhouse %.2f (other work on the machine %.2f)",
-		u.self.Seconds(), u.postgres.Seconds(), u.kafka.Seconds(), u.clickhouse.Seconds(), u.other().Seconds())
+	return fmt.Sprintf("this process %.2f (%.0f%% of it GC) + postgres %.2f + kafka %.2f + clickhouse %.2f (other work on the machine %.2f)",
+		u.self.Seconds(), 100*u.gcShare(), u.postgres.Seconds(), u.kafka.Seconds(), u.clickhouse.Seconds(), u.other().Seconds())
+}
+
+// goCPU reads the runtime's estimates of its CPU time in GC and in all (user code, GC,
+// scavenging).
+func goCPU() (gc, busy float64) {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/user:cpu-seconds"},
+		{Name: "/cpu/classes/scavenge/total:cpu-seconds"}}
+	metrics.Read(s)
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindFloat64 {
+			return 0, 0
+		}
+		busy += s[i].Value.Float64()
+	}
+	return s[0].Value.Float64(), busy
 }
 
 // tick is the unit of /proc's CPU times (USER_HZ, 100 on every Linux architecture Go
@@ -47,6 +77,7 @@ const tick = 10 * time.Millisecond
 // this process is counted.
 func readUsage() usage {
 	var u usage
+	u.gc, u.goBusy = goCPU()
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		u.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

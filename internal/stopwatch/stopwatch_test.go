@@ -95,10 +95,27 @@ func TestSectionsCountForTheirSide(t *testing.T) {
 	require.True(t, strings.HasPrefix(lines[1], "cpu demo ceiling: 1 sections, wall "), lines[1])
 	require.True(t, strings.HasPrefix(lines[2], "cpu demo bound: ours' cpu ("), lines[2])
 
+	// GC's share of this process: there when the section collects garbage.
+	gcCtx := ForSide(ctx, "gc")
+	live := make([][]byte, 0, 1000)
+	for range 1000 {
+		live = append(live, make([]byte, 4096))
+	}
+	w = Start(gcCtx)
+	for range 5 {
+		runtime.GC()
+	}
+	w.Stop()
+	runtime.KeepAlive(live)
+	g := r.sides[2].cpu
+	require.Positive(t, g.gc, "%+v", g)
+	require.Greater(t, g.gcShare(), 0.0)
+	require.LessOrEqual(t, g.gcShare(), 1.0)
+
 	// A scenario whose numbers are costs has no rate to bound.
 	out.Reset()
 	require.NoError(t, r.Write(&out, "demo", "s", true))
-	require.Len(t, strings.Split(strings.TrimSpace(out.String()), "\n"), 2)
+	require.Len(t, strings.Split(strings.TrimSpace(out.String()), "\n"), 3) // ours, ceiling, gc
 }
 
 // TestPostgresCPUIsCountedAsPostgres: a query that keeps a Postgres backend busy shows
