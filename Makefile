@@ -55,6 +55,7 @@ test: up ## Start the stack if needed and run every test, integration included
 	@deploy/local/chromium.sh || echo "warning: Chromium could not be installed; the console's browser test (web/e2e_test.go) will skip"
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./... # the peer module (make bench-peer) has a go.mod of its own
+	cd bench && $(GO) run . --scale 0.01 >/dev/null # and runs (a hundredth of the work: its form, not its figures)
 	$(GO) test $(GOTESTFLAGS) -race $$($(GO) list ./... | grep -vE '$(PURE_PKGS)')
 	@pure=$$($(GO) list ./... | grep -E '$(PURE_PKGS)'); [ -z "$$pure" ] || $(GO) test $(GOTESTFLAGS) $$pure
 
