@@ -25,6 +25,8 @@ import (
 type column interface {
 	values() any
 	truncate(n int)
+	size() int
+	reserve(n int)
 }
 
 type col[T any] []T
@@ -32,6 +34,14 @@ type col[T any] []T
 func (c *col[T]) add(v T)        { *c = append(*c, v) }
 func (c *col[T]) values() any    { return []T(*c) }
 func (c *col[T]) truncate(n int) { clear((*c)[n:]); *c = (*c)[:n] }
+func (c *col[T]) size() int      { return len(*c) }
+
+// reserve makes room for n values in an empty column.
+func (c *col[T]) reserve(n int) {
+	if len(*c) == 0 && cap(*c) < n {
+		*c = make([]T, 0, n)
+	}
+}
 
 type namedColumn struct {
 	name string
@@ -203,6 +213,20 @@ func (s *rowSet) tables() []table {
 
 // len is the number of events buffered.
 func (s *rowSet) len() int { return s.events.len() }
+
+// reserveLike makes room in the empty set s for as many rows per column as o holds: a
+// buffer that takes over from a full one fills to about the same size, and growing it
+// row by row copied each column several times over (and left the copies to the
+// collector), in every flush until a flushed buffer came back for reuse.
+func (s *rowSet) reserveLike(o *rowSet) {
+	mine, theirs := s.tables(), o.tables()
+	for i := range mine {
+		a, b := mine[i].columns(), theirs[i].columns()
+		for j := range a {
+			a[j].data.reserve(b[j].data.size())
+		}
+	}
+}
 
 func (s *rowSet) reset() {
 	for _, t := range s.tables() {

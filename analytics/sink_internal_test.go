@@ -4,12 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordo-platform/ordo/analytics/internal/workload"
 	"github.com/ordo-platform/ordo/internal/topic"
+	"github.com/ordo-platform/ordo/schemas"
 )
 
 // A rebalance can come while an insert runs in the background (the poll loop allows it
@@ -57,4 +60,48 @@ func TestReadToEndCountsOnlyOwnedPartitions(t *testing.T) {
 	require.False(t, h.readToEnd())
 	owned = map[string][]int32{"orders": {0}} // partition 1 given away
 	require.True(t, h.readToEnd())
+}
+
+// TestABufferTakingOverIsSizedLikeTheFullOne: the buffer that takes the place of a
+// detached one has room for as many rows per column, so filling it to the same size
+// moves no column.
+func TestABufferTakingOverIsSizedLikeTheFullOne(t *testing.T) {
+	t.Parallel()
+	g := workload.New(7, time.Now().Add(-time.Hour))
+	events, err := workload.Stored(append(g.Setup(20, 50), g.Orders(300)...), schemas.Default())
+	require.NoError(t, err)
+	codec := schemas.Default()
+	decoded := make([]Decoded, len(events))
+	for i, e := range events {
+		decoded[i], err = Decode(codec, e)
+		require.NoError(t, err)
+	}
+	// Every column of a set, in order, with its length and capacity.
+	type shape struct {
+		name     string
+		len, cap int
+	}
+	shapes := func(rs *rowSet) (out []shape) {
+		for _, tb := range rs.tables() {
+			for _, c := range tb.columns() {
+				out = append(out, shape{tb.name() + "." + c.name, c.data.size(), reflect.ValueOf(c.data).Elem().Cap()})
+			}
+		}
+		return out
+	}
+
+	w := NewWriter(nil)
+	w.Add(decoded...)
+	full := shapes(w.detach())
+	next := w.buf
+	empty := shapes(next)
+	for i, c := range full {
+		require.Positive(t, c.len, c.name) // the workload fills every column
+		require.GreaterOrEqual(t, empty[i].cap, c.len, c.name)
+	}
+	w.Add(decoded...)
+	for i, c := range shapes(next) {
+		require.Equal(t, full[i].len, c.len, c.name)
+		require.Equal(t, empty[i].cap, c.cap, "%s grew", c.name)
+	}
 }

@@ -67,6 +67,7 @@ func (w *Writer) detach() *rowSet {
 	rs := w.buf
 	if w.buf = w.spare; w.buf == nil {
 		w.buf = &rowSet{}
+		w.buf.reserveLike(rs)
 	}
 	w.spare = nil
 	metricBuffered.Set(0)
