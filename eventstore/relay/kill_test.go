@@ -247,9 +247,11 @@ func readTopics(t *testing.T, topics []string) []*kgo.Record {
 	cl := testenv.KafkaClient(t, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxBytes(64<<20))
 	var out []*kgo.Record
+	read := map[string]int64{} // topic/partition: the next offset, for the message below
 	for remaining > 0 {
 		fs := cl.PollFetches(ctx)
-		require.NoError(t, ctx.Err(), "reading the topics: %d partitions short of their end", remaining)
+		require.NoError(t, ctx.Err(), "reading the topics: %d partitions short of their end; read up to %v of %v",
+			remaining, read, want)
 		fs.EachError(func(topic string, p int32, err error) { require.NoError(t, err, "%s/%d", topic, p) })
 		fs.EachRecord(func(r *kgo.Record) {
 			end := want[r.Topic][r.Partition]
@@ -257,6 +259,7 @@ func readTopics(t *testing.T, topics []string) []*kgo.Record {
 				return
 			}
 			out = append(out, r)
+			read[fmt.Sprintf("%s/%d", r.Topic, r.Partition)] = r.Offset + 1
 			if r.Offset == end-1 {
 				remaining--
 			}

@@ -139,8 +139,12 @@ func (r *Report) Write(w io.Writer, scenario, unit string, lowerIsBetter bool) e
 		case "ceiling":
 			ceiling = s
 		}
-		line := fmt.Sprintf("cpu %s %s: %d sections, wall %.2f s; cpu %.2f s = %s",
-			scenario, s.name, s.sections, s.wall.Seconds(), s.cpu.own().Seconds(), s.cpu)
+		sections := "sections"
+		if s.sections == 1 {
+			sections = "section"
+		}
+		line := fmt.Sprintf("cpu %s %s: %d %s, wall %.2f s; cpu %.2f s = %s",
+			scenario, s.name, s.sections, sections, s.wall.Seconds(), s.cpu.own().Seconds(), s.cpu)
 		if s.work > 0 {
 			line += fmt.Sprintf("; %.1f µs of cpu per %s", float64(s.cpu.own().Microseconds())/float64(s.work), per)
 		}

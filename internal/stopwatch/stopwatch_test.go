@@ -92,7 +92,7 @@ func TestSectionsCountForTheirSide(t *testing.T) {
 	require.Len(t, lines, 3, out.String())
 	require.True(t, strings.HasPrefix(lines[0], "cpu demo ours: 2 sections, wall "), lines[0])
 	require.Contains(t, lines[0], "µs of cpu per event")
-	require.True(t, strings.HasPrefix(lines[1], "cpu demo ceiling: 1 sections, wall "), lines[1])
+	require.True(t, strings.HasPrefix(lines[1], "cpu demo ceiling: 1 section, wall "), lines[1])
 	require.True(t, strings.HasPrefix(lines[2], "cpu demo bound: ours' cpu ("), lines[2])
 
 	// GC's share of this process: there when the section collects garbage.
