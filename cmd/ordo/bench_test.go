@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordo-platform/ordo/internal/bench"
 	"github.com/ordo-platform/ordo/internal/testenv"
 )
 
@@ -72,14 +73,7 @@ func TestBenchEveryScenarioPrintsItsLine(t *testing.T) {
 		}
 		require.Equal(t, benchKeys, keys, line)
 
-		var r struct {
-			Scenario string  `json:"scenario"`
-			Unit     string  `json:"unit"`
-			Ours     float64 `json:"ours"`
-			Ceiling  float64 `json:"ceiling"`
-			Ratio    float64 `json:"ratio"`
-			N        int     `json:"n"`
-		}
+		var r bench.Result
 		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
 		require.Equal(t, names[i], r.Scenario, "scenarios in --list order")
 		require.NotEmpty(t, r.Unit, line)
