@@ -36,8 +36,8 @@ library doing the same work (the ceiling), and prints one JSON line per scenario
 ratio = ours / ceiling (higher is better; 1 means Ordo costs nothing over the library).
 Scenarios use scratch schemas, topics and databases and remove them afterwards.
 With --cpu, each scenario also prints to stderr the CPU time its timed work used, by
-side: this process, Postgres, Kafka and ClickHouse (read from /proc), and the bound that
-ours' CPU puts on the ratio on this machine's cores.`,
+side: this process and its child processes, Postgres, Kafka and ClickHouse (read from
+/proc), and the bound that ours' CPU puts on the ratio on this machine's cores.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if list {
 				for _, s := range bench.Scenarios() {
@@ -115,7 +115,7 @@ ours' CPU puts on the ratio on this machine's cores.`,
 	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios")
 	cmd.Flags().Float64Var(&scale, "scale", 1, "multiply each scenario's amount of work")
 	cmd.Flags().Float64Var(&rate, "sustained-rate", 300, "e2e: orders per second offered in the sustained phase (15 s), to find the rate the stack keeps up with")
-	cmd.Flags().BoolVar(&cpu, "cpu", false, "print to stderr the CPU time each side's timed work used: this process, Postgres, Kafka, ClickHouse (from /proc)")
+	cmd.Flags().BoolVar(&cpu, "cpu", false, "print to stderr the CPU time each side's timed work used: this process and its children, Postgres, Kafka, ClickHouse (from /proc)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (both sides) to this file")
 	return cmd
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
 	"github.com/ordo-platform/ordo/internal/loadgen"
+	"github.com/ordo-platform/ordo/internal/stopwatch"
 	"github.com/ordo-platform/ordo/internal/topic"
 )
 
@@ -690,10 +691,14 @@ func runE2E(ctx context.Context, env Env) (float64, float64, int, error) {
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("latency phase: %w", err)
 	}
+	octx := stopwatch.ForSide(ctx, "ours") // --cpu: the stack is a child process of this one
+	sw := stopwatch.Start(octx)
 	tp, err := st.throughputPhase(ctx, env.N(3000))
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("throughput phase: %w", err)
 	}
+	sw.Stop()
+	stopwatch.AddWork(octx, tp.confirmed)
 	// Sustained: 300 orders/s (or --sustained-rate) offered open loop for 15 s. Keeping up shows as latencies
 	// that stay flat; falling behind, as latencies that grow with the phase. It starts
 	// after a pause in which the consumers that trail the sagas (read models, analytics,
@@ -709,7 +714,7 @@ func runE2E(ctx context.Context, env Env) (float64, float64, int, error) {
 		return 0, 0, 0, fmt.Errorf("sustained phase: %w", err)
 	}
 	st.stop() // the ceiling runs alone
-	ceil, err := e2eCeiling(ctx, env, tp)
+	ceil, err := e2eCeiling(stopwatch.ForSide(ctx, "ceiling"), env, tp)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("ceiling: %w", err)
 	}
@@ -758,7 +763,8 @@ func e2eCeiling(ctx context.Context, env Env, tp e2eThroughput) (time.Duration, 
 		events[i].Payload = payload
 	}
 	perTx := (tp.events + tp.txs - 1) / tp.txs
-	dPG, err := Parallel(32, tp.txs, func(_, t int) error {
+	sw := stopwatch.Start(ctx)
+	_, err = Parallel(32, tp.txs, func(_, t int) error {
 		lo, hi := t*perTx, min((t+1)*perTx, len(events))
 		if lo >= hi {
 			return nil
@@ -772,6 +778,7 @@ func e2eCeiling(ctx context.Context, env Env, tp e2eThroughput) (time.Duration, 
 			return tx.SendBatch(ctx, b).Close()
 		})
 	})
+	dPG := sw.Stop()
 	if err != nil {
 		return 0, err
 	}
@@ -799,7 +806,7 @@ func e2eCeiling(ctx context.Context, env Env, tp e2eThroughput) (time.Duration, 
 	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	cons.PollFetches(jctx)
 	cancel()
-	start := time.Now()
+	sw = stopwatch.Start(ctx)
 	var (
 		consumed int
 		cerr     = make(chan error, 1)
@@ -828,5 +835,7 @@ func e2eCeiling(ctx context.Context, env Env, tp e2eThroughput) (time.Duration, 
 	if err := <-cerr; err != nil {
 		return 0, err
 	}
-	return dPG + time.Since(start), nil
+	d := sw.Stop()
+	stopwatch.AddWork(ctx, tp.confirmed) // the ceiling's rate is per confirmed order, as ours
+	return dPG + d, nil
 }

@@ -15,6 +15,9 @@ import (
 // usage is CPU time used so far (or in a section), by whom.
 type usage struct {
 	self, postgres, kafka, clickhouse time.Duration
+	// children is this process's child processes' (the stack `ordo bench e2e` starts),
+	// running or ended.
+	children time.Duration
 	// machine is the busy time of every core (/proc/stat), everyone included.
 	machine time.Duration
 	// gc and goBusy are the Go runtime's estimates of this process's CPU time in garbage
@@ -23,20 +26,21 @@ type usage struct {
 	gc, goBusy float64
 }
 
-// own is what the measured work itself used: this process and the services.
-func (u usage) own() time.Duration { return u.self + u.postgres + u.kafka + u.clickhouse }
+// own is what the measured work itself used: this process, its children and the
+// services.
+func (u usage) own() time.Duration { return u.self + u.children + u.postgres + u.kafka + u.clickhouse }
 
 // other is everything else the machine did meanwhile (other users' work, the kernel's).
 func (u usage) other() time.Duration { return max(0, u.machine-u.own()) }
 
 func (u usage) minus(v usage) usage {
 	return usage{u.self - v.self, u.postgres - v.postgres, u.kafka - v.kafka, u.clickhouse - v.clickhouse,
-		u.machine - v.machine, u.gc - v.gc, u.goBusy - v.goBusy}
+		u.children - v.children, u.machine - v.machine, u.gc - v.gc, u.goBusy - v.goBusy}
 }
 
 func (u usage) plus(v usage) usage {
 	return usage{u.self + v.self, u.postgres + v.postgres, u.kafka + v.kafka, u.clickhouse + v.clickhouse,
-		u.machine + v.machine, u.gc + v.gc, u.goBusy + v.goBusy}
+		u.children + v.children, u.machine + v.machine, u.gc + v.gc, u.goBusy + v.goBusy}
 }
 
 // gcShare is the part of this process's CPU that went to garbage collection.
@@ -48,8 +52,13 @@ func (u usage) gcShare() float64 {
 }
 
 func (u usage) String() string {
-	return fmt.Sprintf("this process %.2f (%.0f%% of it GC) + postgres %.2f + kafka %.2f + clickhouse %.2f (other work on the machine %.2f)",
-		u.self.Seconds(), 100*u.gcShare(), u.postgres.Seconds(), u.kafka.Seconds(), u.clickhouse.Seconds(), u.other().Seconds())
+	children := ""
+	if u.children > 0 {
+		children = fmt.Sprintf(" + its child processes %.2f", u.children.Seconds())
+	}
+	return fmt.Sprintf("this process %.2f (%.0f%% of it GC)%s + postgres %.2f + kafka %.2f + clickhouse %.2f (other work on the machine %.2f)",
+		u.self.Seconds(), 100*u.gcShare(), children, u.postgres.Seconds(), u.kafka.Seconds(), u.clickhouse.Seconds(),
+		u.other().Seconds())
 }
 
 // goCPU reads the runtime's estimates of its CPU time in GC and in all (user code, GC,
@@ -71,16 +80,20 @@ func goCPU() (gc, busy float64) {
 // supports).
 const tick = 10 * time.Millisecond
 
-// readUsage reads this process's CPU time from getrusage and the others' from /proc. The
-// services are told by their command: postgres (every backend), clickhouse-server, and a
-// java process whose command line names Kafka. Where /proc is missing (not Linux) only
-// this process is counted.
+// readUsage reads this process's CPU time (and its ended children's) from getrusage and
+// the others' from /proc: its running children by their parent, the services by their
+// command: postgres (every backend), clickhouse-server, and a java process whose command
+// line names Kafka. Where /proc is missing (not Linux) only this process and its ended
+// children are counted.
 func readUsage() usage {
 	var u usage
 	u.gc, u.goBusy = goCPU()
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		u.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) == nil { // the ended ones
+		u.children = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
 		u.machine = machineBusy(b)
@@ -99,11 +112,13 @@ func readUsage() usage {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		comm, cpu, start, ok := parseStat(b)
+		comm, ppid, cpu, start, ok := parseStat(b)
 		if !ok {
 			continue
 		}
 		switch {
+		case ppid == self:
+			u.children += cpu
 		case strings.HasPrefix(comm, "postgres"):
 			u.postgres += cpu
 		case strings.HasPrefix(comm, "clickhouse"):
@@ -115,38 +130,39 @@ func readUsage() usage {
 	return u
 }
 
-// parseStat returns the command, the CPU time and the start time (in ticks since boot)
-// of a /proc/<pid>/stat line. The CPU time is the process's own (user + system) and that
+// parseStat returns the command, the parent's pid, the CPU time and the start time (in
+// ticks since boot) of a /proc/<pid>/stat line. The CPU time is the process's own (user + system) and that
 // of its children that have ended and been waited for: Postgres's backends and parallel
 // workers end while a section runs (a pool closing connections), and their time then
 // moves to the postmaster's, so the sum over the services does not go back when one ends.
 // The command is in parentheses and may hold spaces and parentheses itself, so the fields
 // are counted from its last ')'.
-func parseStat(b []byte) (comm string, cpu time.Duration, start uint64, ok bool) {
+func parseStat(b []byte) (comm string, ppid int, cpu time.Duration, start uint64, ok bool) {
 	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
 	if open < 0 || end < open {
-		return "", 0, 0, false
+		return "", 0, 0, 0, false
 	}
 	f := strings.Fields(string(b[end+1:]))
 	// After the command: state(0) ppid pgrp session tty tpgid flags minflt cminflt majflt
 	// cmajflt utime(11) stime(12) cutime cstime priority nice threads itrealvalue
 	// starttime(19).
 	if len(f) < 20 {
-		return "", 0, 0, false
+		return "", 0, 0, 0, false
 	}
 	var ticks uint64
 	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
 		n, err := strconv.ParseUint(f[i], 10, 64)
 		if err != nil {
-			return "", 0, 0, false
+			return "", 0, 0, 0, false
 		}
 		ticks += n
 	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return "", 0, 0, false
+	ppid, err1 := strconv.Atoi(f[1])
+	start, err2 := strconv.ParseUint(f[19], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", 0, 0, 0, false
 	}
-	return string(b[open+1 : end]), time.Duration(ticks) * tick, start, true
+	return string(b[open+1 : end]), ppid, time.Duration(ticks) * tick, start, true
 }
 
 // machineBusy sums the busy fields of /proc/stat's first line (every core): user, nice,

@@ -1,7 +1,7 @@
 // Package stopwatch times the measured sections of `ordo bench` and, when asked
-// (`--cpu`), counts the CPU time spent meanwhile by this process, by the local services
-// (Postgres, Kafka, ClickHouse) and by everything else on the machine, from Linux's
-// /proc. A ratio says how much slower Ordo is than the raw library; the CPU says why:
+// (`--cpu`), counts the CPU time spent meanwhile by this process and its child processes,
+// by the local services (Postgres, Kafka, ClickHouse) and by everything else on the
+// machine, from Linux's /proc. A ratio says how much slower Ordo is than the raw library; the CPU says why:
 // on a machine of two cores shared by the services, a side that needs more CPU than the
 // cores give in the ceiling's time cannot reach it, however it overlaps its work.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,14 +21,15 @@ func TestParseStat(t *testing.T) {
 	t.Parallel()
 	// The command may hold spaces and parentheses; the fields count from the last ')'.
 	line := "4242 (postgres: ordo (x) idle) S 1 4242 4242 0 -1 4194560 500 0 0 0 1234 56 7 3 20 0 1 0 987654 0 0\n"
-	comm, cpu, start, ok := parseStat([]byte(line))
+	comm, ppid, cpu, start, ok := parseStat([]byte(line))
 	require.True(t, ok)
 	require.Equal(t, "postgres: ordo (x) idle", comm)
+	require.Equal(t, 1, ppid)
 	require.Equal(t, 1300*tick, cpu) // utime, stime and the ended children's
 	require.Equal(t, uint64(987654), start)
 
 	for _, bad := range []string{"", "4242 no parens S 1", "4242 (java) S 1 2 3", "4242 (java) S 1 4242 4242 0 -1 0 0 0 0 0 x 56 0 0 20 0 1 0 9 0"} {
-		_, _, _, ok := parseStat([]byte(bad))
+		_, _, _, _, ok := parseStat([]byte(bad))
 		require.False(t, ok, "%q", bad)
 	}
 }
@@ -146,4 +148,31 @@ func TestPostgresCPUIsCountedAsPostgres(t *testing.T) {
 	s := r.sides[0]
 	require.Greater(t, s.cpu.postgres, 100*time.Millisecond, "%+v", s.cpu)
 	require.Less(t, s.cpu.self, s.cpu.postgres, "%+v", s.cpu)
+}
+
+// TestChildProcessesCount: the CPU of this process's children counts for the section,
+// running or ended (the e2e scenario's stack is a child process).
+func TestChildProcessesCount(t *testing.T) {
+	r := NewReport()
+	ctx := ForSide(WithReport(t.Context(), r), "ours")
+
+	// Ended within the section.
+	w := Start(ctx)
+	require.NoError(t, exec.Command("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done").Run())
+	w.Stop()
+	require.Positive(t, r.sides[0].cpu.children, "%+v", r.sides[0].cpu)
+
+	// Still running when the section ends.
+	before := r.sides[0].cpu.children
+	w = Start(ctx)
+	busy := exec.Command("sh", "-c", "while :; do :; done")
+	require.NoError(t, busy.Start())
+	t.Cleanup(func() { _ = busy.Process.Kill(); _ = busy.Wait() })
+	from := readUsage().children
+	for end := time.Now().Add(20 * time.Second); readUsage().children-from < 200*time.Millisecond && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.Stop()
+	require.GreaterOrEqual(t, r.sides[0].cpu.children-before, 200*time.Millisecond, "%+v", r.sides[0].cpu)
+	require.Contains(t, r.sides[0].cpu.String(), "+ its child processes ")
 }
