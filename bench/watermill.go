@@ -107,7 +107,7 @@ func runWatermillSQL(ctx context.Context, env bench.Env) (float64, float64, int,
 	peerStreams, peerVersions := streams()
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
 		sw := stopwatch.Start(ctx)
-		_, err := bench.Parallel(writers, perRound, func(w, _ int) error {
+		err := bench.Parallel(writers, perRound, func(w, _ int) error {
 			_, err := store.Append(ctx, ourStreams[w], eventstore.Exact(ourVersions[w]), next())
 			ourVersions[w]++
 			return err
@@ -116,7 +116,7 @@ func runWatermillSQL(ctx context.Context, env bench.Env) (float64, float64, int,
 	}
 	peer := func(ctx context.Context, _ int) (int, time.Duration, error) {
 		sw := stopwatch.Start(ctx)
-		_, err := bench.Parallel(writers, perRound, func(w, _ int) error {
+		err := bench.Parallel(writers, perRound, func(w, _ int) error {
 			peerVersions[w]++
 			return pub.Publish(topic, toMessage(peerStreams[w], peerVersions[w], next()))
 		})
@@ -142,7 +142,7 @@ func runWatermillSQLBatch(ctx context.Context, env bench.Env) (float64, float64,
 	}
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
 		sw := stopwatch.Start(ctx)
-		_, err := bench.Parallel(workers, batches, func(_, _ int) error {
+		err := bench.Parallel(workers, batches, func(_, _ int) error {
 			stream, b := newBatch()
 			_, err := p.store.Append(ctx, stream, eventstore.NoStream, b...)
 			return err
@@ -151,7 +151,7 @@ func runWatermillSQLBatch(ctx context.Context, env bench.Env) (float64, float64,
 	}
 	peer := func(ctx context.Context, _ int) (int, time.Duration, error) {
 		sw := stopwatch.Start(ctx)
-		_, err := bench.Parallel(workers, batches, func(_, _ int) error {
+		err := bench.Parallel(workers, batches, func(_, _ int) error {
 			stream, b := newBatch()
 			msgs := make([]*message.Message, len(b))
 			for i, e := range b {

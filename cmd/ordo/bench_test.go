@@ -22,8 +22,8 @@ var benchKeys = []string{"scenario", "unit", "ours", "ceiling", "ratio", "n"}
 // hundredth of the work, and checks the line DESIGN.md gives for every scenario that
 // `ordo bench --list` names: its keys in order, positive figures, a ratio that is ours
 // over the ceiling (the ceiling over ours where lower is better); and, with --cpu, the
-// CPU lines on stderr of every scenario whose figures are rates. It
-// measures nothing: the figures of so little work mean nothing, only their form does.
+// CPU lines on stderr of every scenario whose figures are rates. It measures nothing:
+// the figures of so little work mean nothing, only their form does.
 func TestBenchEveryScenarioPrintsItsLine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every scenario against the stack (about a minute)")

@@ -253,7 +253,7 @@ func readTopics(t *testing.T, topics []string) []*kgo.Record {
 	cl := testenv.KafkaClient(t, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxBytes(64<<20))
 	var out []*kgo.Record
-	read := map[string]int64{} // topic/partition: the next offset, for the message below
+	read := map[string]map[int32]int64{} // the next offset per partition, for the message below
 	lastRecord := time.Now()
 	for remaining > 0 {
 		pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -277,7 +277,10 @@ func readTopics(t *testing.T, topics []string) []*kgo.Record {
 				return
 			}
 			out = append(out, r)
-			read[fmt.Sprintf("%s/%d", r.Topic, r.Partition)] = r.Offset + 1
+			if read[r.Topic] == nil {
+				read[r.Topic] = map[int32]int64{}
+			}
+			read[r.Topic][r.Partition] = r.Offset + 1
 			if r.Offset == end-1 {
 				remaining--
 			}

@@ -328,7 +328,7 @@ func (st *e2eStack) catalogue(ctx context.Context, products, customers int) erro
 		st.product = append(st.product, p.ID)
 	}
 	var mu sync.Mutex
-	_, err := Parallel(8, customers, func(_, i int) error {
+	err := Parallel(8, customers, func(_, i int) error {
 		email := fmt.Sprintf("customer-%d@bench.e2e", i)
 		password := "correct horse battery staple " + randomHex(4)
 		if err := st.call(ctx, http.MethodPost, "/v1/users", "", map[string]any{"email": email, "name": "Bench Customer", "password": password}, nil); err != nil {
@@ -638,7 +638,7 @@ func (st *e2eStack) throughputPhase(ctx context.Context, n int) (e2eThroughput, 
 	}
 	var placed atomic.Int64
 	start := time.Now()
-	if _, err := Parallel(32, n, func(_, i int) error {
+	if err := Parallel(32, n, func(_, i int) error {
 		_, err := st.place(ctx, i)
 		if err == nil {
 			placed.Add(1)
@@ -764,7 +764,7 @@ func e2eCeiling(ctx context.Context, env Env, tp e2eThroughput) (time.Duration, 
 	}
 	perTx := (tp.events + tp.txs - 1) / tp.txs
 	sw := stopwatch.Start(ctx)
-	_, err = Parallel(32, tp.txs, func(_, t int) error {
+	err = Parallel(32, tp.txs, func(_, t int) error {
 		lo, hi := t*perTx, min((t+1)*perTx, len(events))
 		if lo >= hi {
 			return nil

@@ -133,14 +133,14 @@ func storeAndRaw(ctx context.Context, env Env) (*postgres.Store, *pgxpool.Pool, 
 	return s, pool, func() { s.Close(); drop() }, nil
 }
 
-// Parallel runs fn(worker, i) for i in [0, n) split over workers and returns the time.
-func Parallel(workers, n int, fn func(w, i int) error) (time.Duration, error) {
+// Parallel runs fn(worker, i) for i in [0, n) split over workers and returns the first
+// error. Scenarios time it with a stopwatch where it is measured.
+func Parallel(workers, n int, fn func(w, i int) error) error {
 	var (
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
 	)
-	start := time.Now()
 	for w := 0; w < workers; w++ {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
@@ -152,7 +152,7 @@ func Parallel(workers, n int, fn func(w, i int) error) (time.Duration, error) {
 		})
 	}
 	wg.Wait()
-	return time.Since(start), first
+	return first
 }
 
 const rawInsert = `INSERT INTO raw_events (id, stream_id, stream_type, version, type, schema_version, schema_fingerprint,
@@ -197,7 +197,7 @@ func runAppend(ctx context.Context, env Env) (float64, float64, int, error) {
 	rawStreams, rawVersions := newStreams()
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
 		sw := stopwatch.Start(ctx)
-		_, err := Parallel(workers, perRound, func(w, _ int) error {
+		err := Parallel(workers, perRound, func(w, _ int) error {
 			_, err := s.Append(ctx, ourStreams[w], eventstore.Exact(ourVersions[w]), gen.next())
 			ourVersions[w]++
 			return err
@@ -206,7 +206,7 @@ func runAppend(ctx context.Context, env Env) (float64, float64, int, error) {
 	}
 	ceiling := func(ctx context.Context, _ int) (int, time.Duration, error) {
 		sw := stopwatch.Start(ctx)
-		_, err := Parallel(workers, perRound, func(w, _ int) error {
+		err := Parallel(workers, perRound, func(w, _ int) error {
 			rawVersions[w]++
 			_, err := pool.Exec(ctx, rawInsert, rawRow(rawStreams[w], rawVersions[w], gen.next())...)
 			return err
@@ -230,7 +230,7 @@ func runAppendBatch(ctx context.Context, env Env) (float64, float64, int, error)
 	batches := max(1, env.N(100000)/size/rounds)
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
 		sw := stopwatch.Start(ctx)
-		_, err := Parallel(workers, batches, func(_, _ int) error {
+		err := Parallel(workers, batches, func(_, _ int) error {
 			b := gen.batch(size)
 			_, err := s.Append(ctx, eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}, eventstore.NoStream, b...)
 			return err
@@ -239,7 +239,7 @@ func runAppendBatch(ctx context.Context, env Env) (float64, float64, int, error)
 	}
 	ceiling := func(ctx context.Context, _ int) (int, time.Duration, error) {
 		sw := stopwatch.Start(ctx)
-		_, err := Parallel(workers, batches, func(_, _ int) error {
+		err := Parallel(workers, batches, func(_, _ int) error {
 			stream := eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}
 			b := gen.batch(size)
 			rows := make([][]any, size)
@@ -258,7 +258,7 @@ func runAppendBatch(ctx context.Context, env Env) (float64, float64, int, error)
 // order, once all are visible.
 func seedBacklog(ctx context.Context, s *postgres.Store, gen *eventGen, after int64, n int) ([]eventstore.Event, error) {
 	const size = 100
-	_, err := Parallel(4, (n+size-1)/size, func(_, i int) error {
+	err := Parallel(4, (n+size-1)/size, func(_, i int) error {
 		k := min(size, n-i*size)
 		_, err := s.Append(ctx, eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}, eventstore.NoStream, gen.batch(k)...)
 		return err

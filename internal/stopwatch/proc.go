@@ -33,14 +33,16 @@ func (u usage) own() time.Duration { return u.self + u.children + u.postgres + u
 // other is everything else the machine did meanwhile (other users' work, the kernel's).
 func (u usage) other() time.Duration { return max(0, u.machine-u.own()) }
 
-func (u usage) minus(v usage) usage {
-	return usage{u.self - v.self, u.postgres - v.postgres, u.kafka - v.kafka, u.clickhouse - v.clickhouse,
-		u.children - v.children, u.machine - v.machine, u.gc - v.gc, u.goBusy - v.goBusy}
-}
+func (u usage) minus(v usage) usage { return u.add(v, -1) }
+func (u usage) plus(v usage) usage  { return u.add(v, 1) }
 
-func (u usage) plus(v usage) usage {
-	return usage{u.self + v.self, u.postgres + v.postgres, u.kafka + v.kafka, u.clickhouse + v.clickhouse,
-		u.children + v.children, u.machine + v.machine, u.gc + v.gc, u.goBusy + v.goBusy}
+// add returns u + k·v, field by field.
+func (u usage) add(v usage, k int) usage {
+	d := func(a, b time.Duration) time.Duration { return a + time.Duration(k)*b }
+	f := func(a, b float64) float64 { return a + float64(k)*b }
+	return usage{self: d(u.self, v.self), postgres: d(u.postgres, v.postgres), kafka: d(u.kafka, v.kafka),
+		clickhouse: d(u.clickhouse, v.clickhouse), children: d(u.children, v.children), machine: d(u.machine, v.machine),
+		gc: f(u.gc, v.gc), goBusy: f(u.goBusy, v.goBusy)}
 }
 
 // gcShare is the part of this process's CPU that went to garbage collection.
@@ -131,12 +133,12 @@ func readUsage() usage {
 }
 
 // parseStat returns the command, the parent's pid, the CPU time and the start time (in
-// ticks since boot) of a /proc/<pid>/stat line. The CPU time is the process's own (user + system) and that
-// of its children that have ended and been waited for: Postgres's backends and parallel
-// workers end while a section runs (a pool closing connections), and their time then
-// moves to the postmaster's, so the sum over the services does not go back when one ends.
-// The command is in parentheses and may hold spaces and parentheses itself, so the fields
-// are counted from its last ')'.
+// ticks since boot) of a /proc/<pid>/stat line. The CPU time is the process's own (user
+// + system) and that of its children that have ended and been waited for: Postgres's
+// backends and parallel workers end while a section runs (a pool closing connections),
+// and their time then moves to the postmaster's, so the sum over the services does not
+// go back when one ends. The command is in parentheses and may hold spaces and
+// parentheses itself, so the fields are counted from its last ')'.
 func parseStat(b []byte) (comm string, ppid int, cpu time.Duration, start uint64, ok bool) {
 	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
 	if open < 0 || end < open {
@@ -149,17 +151,10 @@ func parseStat(b []byte) (comm string, ppid int, cpu time.Duration, start uint64
 	if len(f) < 20 {
 		return "", 0, 0, 0, false
 	}
-	var ticks uint64
-	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
-		n, err := strconv.ParseUint(f[i], 10, 64)
-		if err != nil {
-			return "", 0, 0, 0, false
-		}
-		ticks += n
-	}
+	ticks, ok := sumFields(f, 11, 12, 13, 14) // utime stime cutime cstime
 	ppid, err1 := strconv.Atoi(f[1])
 	start, err2 := strconv.ParseUint(f[19], 10, 64)
-	if err1 != nil || err2 != nil {
+	if !ok || err1 != nil || err2 != nil {
 		return "", 0, 0, 0, false
 	}
 	return string(b[open+1 : end]), ppid, time.Duration(ticks) * tick, start, true
@@ -173,15 +168,24 @@ func machineBusy(b []byte) time.Duration {
 	if len(f) < 9 || f[0] != "cpu" {
 		return 0
 	}
-	var busy uint64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		n, err := strconv.ParseUint(f[i], 10, 64)
-		if err != nil {
-			return 0
-		}
-		busy += n
+	busy, ok := sumFields(f, 1, 2, 3, 6, 7, 8)
+	if !ok {
+		return 0
 	}
 	return time.Duration(busy) * tick
+}
+
+// sumFields adds up the fields at the given indexes, all unsigned decimals.
+func sumFields(f []string, indexes ...int) (uint64, bool) {
+	var sum uint64
+	for _, i := range indexes {
+		n, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += n
+	}
+	return sum, true
 }
 
 // javaKinds remembers which java processes are Kafka, by pid and start time (a pid

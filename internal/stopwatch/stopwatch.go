@@ -26,6 +26,7 @@ type Report struct {
 }
 
 type side struct {
+	report   *Report // whose mu guards the fields below
 	name     string
 	wall     time.Duration
 	cpu      usage
@@ -58,7 +59,7 @@ func ForSide(ctx context.Context, name string) context.Context {
 			return context.WithValue(ctx, sideKey{}, s)
 		}
 	}
-	s := &side{name: name}
+	s := &side{report: r, name: name}
 	r.sides = append(r.sides, s)
 	return context.WithValue(ctx, sideKey{}, s)
 }
@@ -66,22 +67,18 @@ func ForSide(ctx context.Context, name string) context.Context {
 // AddWork records n units of work (events, orders) done by the side of ctx, to report
 // the CPU per unit.
 func AddWork(ctx context.Context, n int) {
-	s, r := sideOf(ctx)
+	s := sideOf(ctx)
 	if s == nil {
 		return
 	}
-	r.mu.Lock()
+	s.report.mu.Lock()
 	s.work += n
-	r.mu.Unlock()
+	s.report.mu.Unlock()
 }
 
-func sideOf(ctx context.Context) (*side, *Report) {
+func sideOf(ctx context.Context) *side {
 	s, _ := ctx.Value(sideKey{}).(*side)
-	r, _ := ctx.Value(reportKey{}).(*Report)
-	if s == nil || r == nil {
-		return nil, nil
-	}
-	return s, r
+	return s
 }
 
 // Watch is a running section.
@@ -89,13 +86,12 @@ type Watch struct {
 	start time.Time
 	from  usage
 	side  *side
-	r     *Report
 }
 
 // Start starts a section: the CPU is read first, then the clock.
 func Start(ctx context.Context) Watch {
 	var w Watch
-	if w.side, w.r = sideOf(ctx); w.side != nil {
+	if w.side = sideOf(ctx); w.side != nil {
 		w.from = readUsage()
 	}
 	w.start = time.Now()
@@ -109,8 +105,8 @@ func (w Watch) Stop() time.Duration {
 		return d
 	}
 	used := readUsage().minus(w.from)
-	w.r.mu.Lock()
-	defer w.r.mu.Unlock()
+	w.side.report.mu.Lock()
+	defer w.side.report.mu.Unlock()
 	w.side.wall += d
 	w.side.cpu = w.side.cpu.plus(used)
 	w.side.sections++
