@@ -97,6 +97,22 @@ func (s *Sink) Start(ctx context.Context) error {
 // Assigned returns the partitions this member consumes now.
 func (s *Sink) Assigned() map[string][]int32 { return s.c.Assigned() }
 
+// Recorded returns how many records this process has written to ClickHouse and recorded
+// as done in ingest_offsets (acknowledged), summed over the partitions it recorded: the
+// next offset of each. `ordo bench analytics` stops its clock on it, rather than
+// querying ingest_offsets in a loop, which put load on ClickHouse while it was timed.
+func (s *Sink) Recorded() int64 {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	var n int64
+	for _, ps := range s.h.recorded {
+		for _, off := range ps {
+			n += off
+		}
+	}
+	return n
+}
+
 // sinkHandler decodes every batch into the writer's buffer (Handle), and when the buffer
 // is full or old enough (FlushIn) hands it to a background insert (Flush) so that
 // decoding the next records overlaps with ClickHouse inserting the previous ones. At
@@ -129,6 +145,9 @@ type sinkHandler struct {
 	// assigned returns the partitions the sink owns now (its consumer's): a partition
 	// given away in a rebalance keeps its entry in behind, and must not count.
 	assigned func() map[string][]int32
+	// recorded is the next offset of each partition as this process last wrote it to
+	// ingest_offsets (acknowledged by ClickHouse).
+	recorded map[string]map[int32]int64
 }
 
 // insert is a background insert; done is closed once err is set.
@@ -328,6 +347,13 @@ func (h *sinkHandler) persist(life context.Context, rs *rowSet, next map[string]
 	if err := h.retry(life, "record offsets", func(ctx context.Context) error { return h.recordOffsets(ctx, next) }); err != nil {
 		return err
 	}
+	h.mu.Lock()
+	for t, ps := range next {
+		for p, off := range ps {
+			setPartition(&h.recorded, t, p, off)
+		}
+	}
+	h.mu.Unlock()
 	h.log.Debug("flushed", "events", n, "took", time.Since(start))
 	return nil
 }
