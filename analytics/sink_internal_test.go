@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordo-platform/ordo/analytics/internal/workload"
+	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/internal/topic"
 	"github.com/ordo-platform/ordo/schemas"
 )
@@ -104,4 +106,24 @@ func TestABufferTakingOverIsSizedLikeTheFullOne(t *testing.T) {
 		require.Equal(t, full[i].len, c.len, c.name)
 		require.Equal(t, empty[i].cap, c.cap, "%s grew", c.name)
 	}
+}
+
+// TestFingerprintsAreWrittenInHex: the fingerprint column holds the hex of each event's
+// own fingerprint, remembered per schema, and no more than maxFingerprints are kept.
+func TestFingerprintsAreWrittenInHex(t *testing.T) {
+	t.Parallel()
+	var rs rowSet
+	a, b := []byte{0x00, 0xab, 0xff}, []byte{0x12, 0x34}
+	for range 3 {
+		rs.add(Decoded{Event: eventstore.Event{SchemaFingerprint: a}}, time.Time{})
+		rs.add(Decoded{Event: eventstore.Event{SchemaFingerprint: b}}, time.Time{})
+	}
+	require.Equal(t, []string{"00abff", "1234", "00abff", "1234", "00abff", "1234"}, []string(rs.events.fingerprint))
+	require.Len(t, rs.fingerprints, 2)
+
+	for i := range maxFingerprints + 10 {
+		fp := []byte{byte(i >> 8), byte(i)}
+		require.Equal(t, hex.EncodeToString(fp), rs.fingerprintHex(fp))
+	}
+	require.Len(t, rs.fingerprints, maxFingerprints)
 }
