@@ -20,23 +20,34 @@ func ParseID(s string) (ID, error) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return ID{}, invalidID(s)
 	}
-	j := 0
-	for i := 0; i < len(s); {
-		if s[i] == '-' {
-			i++
-			continue
-		}
-		hi, okHi := fromHex(s[i])
-		lo, okLo := fromHex(s[i+1])
-		if !okHi || !okLo {
-			return ID{}, invalidID(s)
-		}
-		id[j] = hi<<4 | lo
-		j++
-		i += 2
+	// Every consumer parses the ids of every event it reads: one table lookup per
+	// digit, and one check for all 32 of them at the end.
+	var bad byte
+	for j, i := range idDigits {
+		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
+		bad |= hi | lo
+		id[j] = hi<<4 | lo&0x0f
+	}
+	if bad&0xf0 != 0 {
+		return ID{}, invalidID(s)
 	}
 	return id, nil
 }
+
+// idDigits is where each byte's two hex digits start in the text form.
+var idDigits = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexValue maps a hex digit (either case) to its value and every other byte to 0xff.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		if v, ok := fromHex(byte(c)); ok {
+			t[c] = v
+		} else {
+			t[c] = 0xff
+		}
+	}
+	return t
+}()
 
 // MustParseID is ParseID for constants in tests and fixtures; it panics on
 // bad input.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordo-platform/ordo/domain"
@@ -92,4 +93,31 @@ func TestStreamID(t *testing.T) {
 		require.Error(t, err, bad)
 		require.True(t, domain.HasCode(err, domain.CodeInvalidStreamID), bad)
 	}
+}
+
+// ParseID agrees with google/uuid on every 36-character text: the same bytes, or both
+// refuse it (uuid also takes other forms, which ParseID refuses by design).
+func FuzzParseID(f *testing.F) {
+	for _, s := range []string{
+		"0193a1c2-7d4e-7f00-8a2b-3c4d5e6f7a8b", "0193A1C2-7D4E-7F00-8A2B-3C4D5E6F7A8B",
+		"00000000-0000-0000-0000-000000000000", "0193a1c2-7d4e-7f00-8a2b-3c4d5e6f7a8g",
+		"0193a1c2-7d4e-7f00-8a2b-3c4d5e6f7a-b", "g193a1c2-7d4e-7f00-8a2b-3c4d5e6f7a8b",
+		"0193a1c2-7d4e-7f00-8a2b-3c4d5e6f7a\xff8", "0193a1c27-d4e-7f00-8a2b-3c4d5e6f7a8b",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := domain.ParseID(s)
+		if len(s) != 36 {
+			require.Error(t, err)
+			return
+		}
+		want, werr := uuid.Parse(s)
+		if werr != nil {
+			require.Error(t, err, "uuid refuses %q: %v", s, werr)
+			return
+		}
+		require.NoError(t, err, "uuid takes %q", s)
+		require.Equal(t, [16]byte(want), [16]byte(id))
+	})
 }
