@@ -42,6 +42,36 @@ func TestRoundTrip(t *testing.T) {
 	require.True(t, r.Timestamp.IsZero(), "no record timestamp: %v", r.Timestamp)
 }
 
+// Headers in any order read the same as in FromEvent's,
+// and a repeat is refused wherever it comes.
+func TestHeadersInAnyOrder(t *testing.T) {
+	t.Parallel()
+	e := sample()
+	r, err := record.FromEvent(e, topic.Default)
+	require.NoError(t, err)
+	n := len(r.Headers)
+	for shift := range n {
+		for _, reverse := range []bool{false, true} {
+			hs := make([]kgo.RecordHeader, n)
+			for i := range n {
+				j := (i + shift) % n
+				if reverse {
+					j = n - 1 - j
+				}
+				hs[i] = r.Headers[j]
+			}
+			got, err := record.ToEvent(&kgo.Record{Key: r.Key, Value: r.Value, Headers: hs})
+			require.NoError(t, err, "shift %d reverse %v", shift, reverse)
+			require.Equal(t, e, got)
+
+			again := append(append([]kgo.RecordHeader{}, hs...), hs[shift])
+			_, err = record.ToEvent(&kgo.Record{Key: r.Key, Value: r.Value, Headers: again})
+			require.ErrorIs(t, err, record.ErrMalformed)
+			require.ErrorContains(t, err, "header "+hs[shift].Key+" repeated")
+		}
+	}
+}
+
 func TestUnknownStreamTypeHasNoTopic(t *testing.T) {
 	t.Parallel()
 	e := sample()
