@@ -54,6 +54,7 @@ func NewSink(cfg Config, conn driver.Conn, names topic.Names, newClient func(opt
 		MaxPollRecords:  cfg.MaxPollRecords,
 		Offsets:         h, // the sink resumes from ingest_offsets in ClickHouse
 		Linger:          fetchLinger(cfg.FlushInterval),
+		FetchMaxBytes:   sinkFetchMaxBytes,
 	}
 	withInstance := func(opts ...kgo.Opt) (*kgo.Client, error) {
 		if cfg.InstanceID != "" {
@@ -73,6 +74,15 @@ func NewSink(cfg Config, conn driver.Conn, names topic.Names, newClient func(opt
 func fetchLinger(flushInterval time.Duration) time.Duration {
 	return min(max(flushInterval/6, 10*time.Millisecond), 500*time.Millisecond)
 }
+
+// sinkFetchMaxBytes caps each of the sink's fetches at 8 MiB (one partition's most,
+// about 20,000 events) rather than franz-go's 50 MiB. Reading a backlog, a 25 MB
+// response took franz-go about 300 ms to decode on one goroutine, and the sink, which
+// had handled the last one in a few tens of milliseconds, waited for it with a core
+// idle: `ordo bench analytics` spent its first 0.5 s on the first fetch. Capped, the
+// next fetch decodes while the sink handles the last: ours went from 68-69k to 73-90k
+// events/s in alternated runs (ratio 0.64-0.66 to 0.72-0.93), with less CPU, not more.
+const sinkFetchMaxBytes = 8 << 20
 
 // Name implements lifecycle.Role.
 func (s *Sink) Name() string { return "analytics" }

@@ -128,6 +128,14 @@ type Config struct {
 	// A backlog is not delayed: its fetches are full at once. Zero: a fetch returns as
 	// soon as any record is there (for consumers whose latency matters, the saga's).
 	Linger time.Duration
+	// FetchMaxBytes caps the response to one fetch, all partitions together (0:
+	// franz-go's 50 MiB). franz-go decodes a whole response on one goroutine before any
+	// of it can be polled, and asks a broker for more only once the last response is
+	// drained: a consumer that handles records quickly then waits out the decoding of
+	// every large fetch, with a core idle. Smaller fetches overlap decoding the next one
+	// with handling the last. A partition still gives up to fetchMaxPartitionBytes to a
+	// fetch it is in, and the broker takes turns among partitions.
+	FetchMaxBytes int32
 }
 
 // lingerBytes is the fetch size a lingering fetch waits for (FetchMinBytes).
@@ -137,7 +145,7 @@ const lingerBytes = 1 << 20
 // franz-go's 1 MiB, so that a backlog comes in batches of ~10-20k events of ~400 bytes
 // (a batch is one transaction for the projectors, one insert for the analytics sink),
 // not ~2,500. A fetch still returns as soon as any record is there, and all partitions
-// together stay under the client's FetchMaxBytes (50 MiB).
+// together stay under the client's FetchMaxBytes (50 MiB, or Config.FetchMaxBytes).
 const fetchMaxPartitionBytes = 8 << 20
 
 // DefaultInstanceID is the static membership id of consumers whose Config leaves it
@@ -171,6 +179,9 @@ func (c Config) Validate() error {
 	}
 	if c.DeadLetterTopic == "" {
 		errs = append(errs, errors.New("consumer has no dead-letter topic"))
+	}
+	if c.FetchMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("consumer fetch max bytes %d: want 0 (franz-go's default) or more", c.FetchMaxBytes))
 	}
 	if c.Linger != 0 && (c.Linger < 10*time.Millisecond || c.Linger > time.Second) {
 		errs = append(errs, fmt.Errorf("consumer linger %s: want 0 or 10ms to 1s", c.Linger))
@@ -269,6 +280,9 @@ func (c *Consumer) Start(ctx context.Context) error {
 	}
 	if c.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(c.cfg.InstanceID))
+	}
+	if c.cfg.FetchMaxBytes > 0 {
+		opts = append(opts, kgo.FetchMaxBytes(c.cfg.FetchMaxBytes))
 	}
 	if c.cfg.Offsets != nil {
 		opts = append(opts, kgo.AdjustFetchOffsetsFn(c.adjustOffsets))

@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -330,4 +331,68 @@ func TestLingerBatchesASteadyTrickle(t *testing.T) {
 	require.LessOrEqual(t, batches, int64(elapsed/linger)+2, "%d batches in %s with a linger of %s", batches, elapsed, linger)
 	time.Sleep(300 * time.Millisecond)
 	require.Equal(t, n+1, r.count(), "nothing handled twice")
+}
+
+// bytesPerBatch records the bytes of every batch it is handed, and what recorder does.
+type bytesPerBatch struct {
+	recorder
+	mu   sync.Mutex
+	most int
+}
+
+func (b *bytesPerBatch) Handle(ctx context.Context, batch consumer.Batch) error {
+	n := 0
+	for _, r := range batch.Records {
+		n += len(r.Key) + len(r.Value)
+	}
+	b.mu.Lock()
+	b.most = max(b.most, n)
+	b.mu.Unlock()
+	return b.recorder.Handle(ctx, batch)
+}
+
+// FetchMaxBytes caps what one fetch brings: a backlog of partitions of ~2.7 MB each
+// (under the 8 MiB a partition may give a fetch) arrives in batches of at most the cap
+// plus one producer batch, every record once and in order.
+func TestFetchMaxBytesCapsEachFetch(t *testing.T) {
+	t.Parallel()
+	bad := config(topic.Default, "g")
+	bad.FetchMaxBytes = -1
+	require.ErrorContains(t, bad.Validate(), "fetch max bytes -1")
+
+	names := testenv.KafkaTopics(t)
+	cl := testenv.KafkaClient(t)
+	orders, _ := names.ForStreamType("order")
+	const n, size = 2000, 8 << 10
+	var rs []*kgo.Record
+	for i := range n {
+		k := fmt.Sprintf("order-%d", i%20)
+		v := fmt.Appendf(nil, "%s:%d:", k, i)
+		pad := make([]byte, size-len(v)) // random: the cap counts compressed bytes
+		_, _ = crand.Read(pad)
+		rs = append(rs, &kgo.Record{Topic: orders, Key: []byte(k), Value: append(v, pad...)})
+	}
+	require.NoError(t, cl.ProduceSync(context.Background(), rs...).FirstErr())
+
+	cfg := config(names, "capped")
+	cfg.FetchMaxBytes = 1 << 20
+	cfg.MaxPollRecords = n
+	r := &bytesPerBatch{}
+	start(t, cfg, r)
+	require.Eventually(t, func() bool { return r.count() == n }, 60*time.Second, 20*time.Millisecond)
+	r.mu.Lock()
+	most := r.most
+	r.mu.Unlock()
+	// franz-go's producer batches are at most 1 MB; a fetch takes at least one.
+	require.LessOrEqual(t, most, 2<<20, "largest batch %d bytes", most)
+	require.Positive(t, most)
+	for k, vs := range r.seen {
+		for i := 1; i < len(vs); i++ {
+			var a, b int
+			_, err1 := fmt.Sscanf(vs[i-1][len(k)+1:], "%d", &a)
+			_, err2 := fmt.Sscanf(vs[i][len(k)+1:], "%d", &b)
+			require.NoError(t, errors.Join(err1, err2))
+			require.Less(t, a, b, "key %s in order", k)
+		}
+	}
 }
