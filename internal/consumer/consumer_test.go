@@ -70,6 +70,20 @@ func (r *recorder) count() int {
 	return r.n
 }
 
+// requireKeysInOrder: the values "key:i..." of each key were handled in increasing i.
+func requireKeysInOrder(t *testing.T, seen map[string][]string) {
+	t.Helper()
+	for k, vs := range seen {
+		for i := 1; i < len(vs); i++ {
+			var a, b int
+			_, err1 := fmt.Sscanf(vs[i-1][len(k)+1:], "%d", &a)
+			_, err2 := fmt.Sscanf(vs[i][len(k)+1:], "%d", &b)
+			require.NoError(t, errors.Join(err1, err2))
+			require.Less(t, a, b, "key %s in order", k)
+		}
+	}
+}
+
 func start(t *testing.T, cfg consumer.Config, h consumer.Handler) func() {
 	t.Helper()
 	c := consumer.New(cfg, h, newClient, quiet)
@@ -94,15 +108,7 @@ func TestHandlesEverythingInPartitionOrderAndResumes(t *testing.T) {
 	stop := start(t, config(names, "g1"), r)
 	require.Eventually(t, func() bool { return r.count() == 1000 }, 60*time.Second, 20*time.Millisecond)
 	stop()
-	for k, vs := range r.seen {
-		for i := 1; i < len(vs); i++ {
-			var a, b int
-			_, err1 := fmt.Sscanf(vs[i-1][len(k)+1:], "%d", &a)
-			_, err2 := fmt.Sscanf(vs[i][len(k)+1:], "%d", &b)
-			require.NoError(t, errors.Join(err1, err2))
-			require.Less(t, a, b, "key %s in order", k)
-		}
-	}
+	requireKeysInOrder(t, r.seen)
 
 	// A new member of the same group resumes after the committed offsets.
 	produce(t, names, 1000, 100)
@@ -386,13 +392,5 @@ func TestFetchMaxBytesCapsEachFetch(t *testing.T) {
 	// franz-go's producer batches are at most 1 MB; a fetch takes at least one.
 	require.LessOrEqual(t, most, 2<<20, "largest batch %d bytes", most)
 	require.Positive(t, most)
-	for k, vs := range r.seen {
-		for i := 1; i < len(vs); i++ {
-			var a, b int
-			_, err1 := fmt.Sscanf(vs[i-1][len(k)+1:], "%d", &a)
-			_, err2 := fmt.Sscanf(vs[i][len(k)+1:], "%d", &b)
-			require.NoError(t, errors.Join(err1, err2))
-			require.Less(t, a, b, "key %s in order", k)
-		}
-	}
+	requireKeysInOrder(t, r.seen)
 }
