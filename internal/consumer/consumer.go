@@ -180,8 +180,13 @@ func (c Config) Validate() error {
 	if c.DeadLetterTopic == "" {
 		errs = append(errs, errors.New("consumer has no dead-letter topic"))
 	}
-	if c.FetchMaxBytes < 0 {
+	switch {
+	case c.FetchMaxBytes < 0:
 		errs = append(errs, fmt.Errorf("consumer fetch max bytes %d: want 0 (franz-go's default) or more", c.FetchMaxBytes))
+	case c.FetchMaxBytes > 0 && c.Linger > 0 && c.FetchMaxBytes <= lingerBytes:
+		// The broker could never gather the bytes a lingering fetch waits for: every
+		// fetch would wait out the linger, a backlog's too.
+		errs = append(errs, fmt.Errorf("consumer fetch max bytes %d: with a linger, want more than the %d bytes a lingering fetch waits for", c.FetchMaxBytes, lingerBytes))
 	}
 	if c.Linger != 0 && (c.Linger < 10*time.Millisecond || c.Linger > time.Second) {
 		errs = append(errs, fmt.Errorf("consumer linger %s: want 0 or 10ms to 1s", c.Linger))

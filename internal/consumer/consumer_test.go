@@ -365,6 +365,10 @@ func TestFetchMaxBytesCapsEachFetch(t *testing.T) {
 	bad := config(topic.Default, "g")
 	bad.FetchMaxBytes = -1
 	require.ErrorContains(t, bad.Validate(), "fetch max bytes -1")
+	bad.FetchMaxBytes, bad.Linger = 1<<20, 100*time.Millisecond
+	require.ErrorContains(t, bad.Validate(), "with a linger, want more than")
+	bad.FetchMaxBytes = 2 << 20
+	require.NoError(t, bad.Validate())
 
 	names := testenv.KafkaTopics(t)
 	cl := testenv.KafkaClient(t)
