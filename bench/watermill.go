@@ -14,7 +14,6 @@ import (
 	"github.com/ordo-platform/ordo/eventstore"
 	"github.com/ordo-platform/ordo/eventstore/postgres"
 	"github.com/ordo-platform/ordo/internal/bench"
-	"github.com/ordo-platform/ordo/internal/stopwatch"
 )
 
 var watermillSQL = bench.Scenario{
@@ -106,21 +105,19 @@ func runWatermillSQL(ctx context.Context, env bench.Env) (float64, float64, int,
 	ourStreams, ourVersions := streams()
 	peerStreams, peerVersions := streams()
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		sw := stopwatch.Start(ctx)
-		err := bench.Parallel(writers, perRound, func(w, _ int) error {
+		d, err := bench.TimedParallel(ctx, writers, perRound, func(w, _ int) error {
 			_, err := store.Append(ctx, ourStreams[w], eventstore.Exact(ourVersions[w]), next())
 			ourVersions[w]++
 			return err
 		})
-		return perRound, sw.Stop(), err
+		return perRound, d, err
 	}
 	peer := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		sw := stopwatch.Start(ctx)
-		err := bench.Parallel(writers, perRound, func(w, _ int) error {
+		d, err := bench.TimedParallel(ctx, writers, perRound, func(w, _ int) error {
 			peerVersions[w]++
 			return pub.Publish(topic, toMessage(peerStreams[w], peerVersions[w], next()))
 		})
-		return perRound, sw.Stop(), err
+		return perRound, d, err
 	}
 	return bench.Alternate(ctx, rounds, ours, peer)
 }
@@ -141,17 +138,15 @@ func runWatermillSQLBatch(ctx context.Context, env bench.Env) (float64, float64,
 		return eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}, b
 	}
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		sw := stopwatch.Start(ctx)
-		err := bench.Parallel(workers, batches, func(_, _ int) error {
+		d, err := bench.TimedParallel(ctx, workers, batches, func(_, _ int) error {
 			stream, b := newBatch()
 			_, err := p.store.Append(ctx, stream, eventstore.NoStream, b...)
 			return err
 		})
-		return batches * size, sw.Stop(), err
+		return batches * size, d, err
 	}
 	peer := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		sw := stopwatch.Start(ctx)
-		err := bench.Parallel(workers, batches, func(_, _ int) error {
+		d, err := bench.TimedParallel(ctx, workers, batches, func(_, _ int) error {
 			stream, b := newBatch()
 			msgs := make([]*message.Message, len(b))
 			for i, e := range b {
@@ -159,7 +154,7 @@ func runWatermillSQLBatch(ctx context.Context, env bench.Env) (float64, float64,
 			}
 			return p.pub.Publish(topic, msgs...)
 		})
-		return batches * size, sw.Stop(), err
+		return batches * size, d, err
 	}
 	return bench.Alternate(ctx, rounds, ours, peer)
 }

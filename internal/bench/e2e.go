@@ -763,8 +763,7 @@ func e2eCeiling(ctx context.Context, env Env, tp e2eThroughput) (time.Duration, 
 		events[i].Payload = payload
 	}
 	perTx := (tp.events + tp.txs - 1) / tp.txs
-	sw := stopwatch.Start(ctx)
-	err = Parallel(32, tp.txs, func(_, t int) error {
+	dPG, err := TimedParallel(ctx, 32, tp.txs, func(_, t int) error {
 		lo, hi := t*perTx, min((t+1)*perTx, len(events))
 		if lo >= hi {
 			return nil
@@ -778,7 +777,6 @@ func e2eCeiling(ctx context.Context, env Env, tp e2eThroughput) (time.Duration, 
 			return tx.SendBatch(ctx, b).Close()
 		})
 	})
-	dPG := sw.Stop()
 	if err != nil {
 		return 0, err
 	}
@@ -806,7 +804,7 @@ func e2eCeiling(ctx context.Context, env Env, tp e2eThroughput) (time.Duration, 
 	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	cons.PollFetches(jctx)
 	cancel()
-	sw = stopwatch.Start(ctx)
+	sw := stopwatch.Start(ctx)
 	var (
 		consumed int
 		cerr     = make(chan error, 1)

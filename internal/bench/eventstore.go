@@ -133,8 +133,16 @@ func storeAndRaw(ctx context.Context, env Env) (*postgres.Store, *pgxpool.Pool, 
 	return s, pool, func() { s.Close(); drop() }, nil
 }
 
+// TimedParallel is Parallel timed as a measured section of the side of ctx: it returns
+// the section's wall time (see stopwatch).
+func TimedParallel(ctx context.Context, workers, n int, fn func(w, i int) error) (time.Duration, error) {
+	sw := stopwatch.Start(ctx)
+	err := Parallel(workers, n, fn)
+	return sw.Stop(), err
+}
+
 // Parallel runs fn(worker, i) for i in [0, n) split over workers and returns the first
-// error. Scenarios time it with a stopwatch where it is measured.
+// error.
 func Parallel(workers, n int, fn func(w, i int) error) error {
 	var (
 		wg    sync.WaitGroup
@@ -196,22 +204,20 @@ func runAppend(ctx context.Context, env Env) (float64, float64, int, error) {
 	ourStreams, ourVersions := newStreams()
 	rawStreams, rawVersions := newStreams()
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		sw := stopwatch.Start(ctx)
-		err := Parallel(workers, perRound, func(w, _ int) error {
+		d, err := TimedParallel(ctx, workers, perRound, func(w, _ int) error {
 			_, err := s.Append(ctx, ourStreams[w], eventstore.Exact(ourVersions[w]), gen.next())
 			ourVersions[w]++
 			return err
 		})
-		return perRound, sw.Stop(), err
+		return perRound, d, err
 	}
 	ceiling := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		sw := stopwatch.Start(ctx)
-		err := Parallel(workers, perRound, func(w, _ int) error {
+		d, err := TimedParallel(ctx, workers, perRound, func(w, _ int) error {
 			rawVersions[w]++
 			_, err := pool.Exec(ctx, rawInsert, rawRow(rawStreams[w], rawVersions[w], gen.next())...)
 			return err
 		})
-		return perRound, sw.Stop(), err
+		return perRound, d, err
 	}
 	return Alternate(ctx, rounds, ours, ceiling)
 }
@@ -229,17 +235,15 @@ func runAppendBatch(ctx context.Context, env Env) (float64, float64, int, error)
 	const workers, size = 4, 100
 	batches := max(1, env.N(100000)/size/rounds)
 	ours := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		sw := stopwatch.Start(ctx)
-		err := Parallel(workers, batches, func(_, _ int) error {
+		d, err := TimedParallel(ctx, workers, batches, func(_, _ int) error {
 			b := gen.batch(size)
 			_, err := s.Append(ctx, eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}, eventstore.NoStream, b...)
 			return err
 		})
-		return batches * size, sw.Stop(), err
+		return batches * size, d, err
 	}
 	ceiling := func(ctx context.Context, _ int) (int, time.Duration, error) {
-		sw := stopwatch.Start(ctx)
-		err := Parallel(workers, batches, func(_, _ int) error {
+		d, err := TimedParallel(ctx, workers, batches, func(_, _ int) error {
 			stream := eventstore.Stream{Type: "order", ID: "order-" + uuid.NewString()}
 			b := gen.batch(size)
 			rows := make([][]any, size)
@@ -249,7 +253,7 @@ func runAppendBatch(ctx context.Context, env Env) (float64, float64, int, error)
 			_, err := pool.CopyFrom(ctx, pgx.Identifier{"raw_events"}, rawColumns, pgx.CopyFromRows(rows))
 			return err
 		})
-		return batches * size, sw.Stop(), err
+		return batches * size, d, err
 	}
 	return Alternate(ctx, rounds, ours, ceiling)
 }
