@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,6 +49,13 @@ func init() {
 			"production client (internal/kafka) and tracing set up as `ordo relay` does; ceiling: raw franz-go " +
 			"producing the same records (same keys, values, headers, producer options) from memory and flushing",
 		Run: runRelay,
+	})
+	Register(Scenario{
+		Name: "relay-raw", Unit: "events/s",
+		Doc: "not Ordo: what any relay can reach on this machine. Raw pgx streaming the backlog's rows in one " +
+			"query (no visible bound, pages, checkpoint or lock) and raw franz-go producing each row's columns " +
+			"as they are (unformatted) and flushing; ceiling: as relay's",
+		Run: runRelayRaw,
 	})
 }
 
@@ -290,30 +298,112 @@ func seedBacklog(ctx context.Context, s *postgres.Store, gen *eventGen, after in
 	return stored, nil
 }
 
-func runRelay(ctx context.Context, env Env) (float64, float64, int, error) {
-	s, _, cleanup, err := storeAndRaw(ctx, env)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer cleanup()
-	gen, err := newEventGen()
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	perRound := env.N(200000) / rounds
+// relayBench is what the relay scenarios share: a store with a backlog that each round
+// appends (not timed) and both sides then publish, the topics, and the ceiling: raw
+// franz-go producing the backlog's records, built in advance, and flushing.
+type relayBench struct {
+	store   *postgres.Store
+	pool    *pgxpool.Pool
+	gen     *eventGen
+	names   topic.Names
+	raw     *kgo.Client
+	n       int // events a round
+	head    int64
+	backlog []eventstore.Event
+	used    [2]int // the round in which each side (ours, the ceiling) last published the backlog
+	close   func()
+}
 
-	names := topic.Names{Prefix: RandomName("bench")}
+func newRelayBench(ctx context.Context, env Env) (_ *relayBench, err error) {
+	b := &relayBench{n: env.N(200000) / rounds, names: topic.Names{Prefix: RandomName("bench")}, used: [2]int{-1, -1}}
+	var closers []func()
+	b.close = func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	var cleanup func()
+	if b.store, b.pool, cleanup, err = storeAndRaw(ctx, env); err != nil {
+		return nil, err
+	}
+	closers = append(closers, cleanup)
+	if b.gen, err = newEventGen(); err != nil {
+		return nil, err
+	}
 	admin, err := kgo.NewClient(kgo.SeedBrokers(env.KafkaBrokers...))
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, err
 	}
-	defer admin.Close()
+	closers = append(closers, admin.Close)
 	adm := kadm.NewClient(admin)
-	if _, err := topic.Ensure(ctx, adm, names, topic.DefaultConfig()); err != nil {
+	closers = append(closers, func() {
+		_, _ = adm.DeleteTopics(context.Background(), append(b.names.Events(), b.names.DeadLetter())...)
+	})
+	if _, err := topic.Ensure(ctx, adm, b.names, topic.DefaultConfig()); err != nil {
+		return nil, err
+	}
+	// The ceiling: franz-go with the producer options of Ordo's clients and nothing else.
+	if b.raw, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(env.KafkaBrokers...)}, kafka.ProducerOptions()...)...); err != nil {
+		return nil, err
+	}
+	closers = append(closers, b.raw.Close)
+	return b, nil
+}
+
+// prepare appends the round's backlog unless it is there.
+func (b *relayBench) prepare(ctx context.Context) error {
+	if b.backlog != nil {
+		return nil
+	}
+	var err error
+	if b.backlog, err = seedBacklog(ctx, b.store, b.gen, b.head, b.n); err != nil {
+		return err
+	}
+	b.head = b.backlog[len(b.backlog)-1].Position
+	return nil
+}
+
+// published records that side (0 ours, 1 the ceiling) published the backlog in round;
+// once both have, the next round appends a new one.
+func (b *relayBench) published(side, round int) {
+	b.used[side] = round
+	if b.used[0] == round && b.used[1] == round {
+		b.backlog = nil
+	}
+}
+
+// ceiling is the ceiling's round.
+func (b *relayBench) ceiling(ctx context.Context, round int) (int, time.Duration, error) {
+	if err := b.prepare(ctx); err != nil {
+		return 0, 0, err
+	}
+	recs := make([]*kgo.Record, len(b.backlog))
+	for i, ev := range b.backlog {
+		var err error
+		if recs[i], err = record.FromEvent(ev, b.names); err != nil {
+			return 0, 0, err
+		}
+	}
+	sw := stopwatch.Start(ctx)
+	if err := b.raw.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return 0, 0, err
+	}
+	d := sw.Stop()
+	b.published(1, round)
+	return len(recs), d, nil
+}
+
+func runRelay(ctx context.Context, env Env) (float64, float64, int, error) {
+	b, err := newRelayBench(ctx, env)
+	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer func() { _, _ = adm.DeleteTopics(context.Background(), append(names.Events(), names.DeadLetter())...) }()
-
+	defer b.close()
 	// Ours: the client `ordo relay` makes (its producer options, metrics and tracing hooks).
 	factory := &kafka.Factory{Brokers: env.KafkaBrokers, Registerer: prometheus.NewRegistry(), Tracing: env.Tracing}
 	prod, err := factory.New("relay")
@@ -321,44 +411,20 @@ func runRelay(ctx context.Context, env Env) (float64, float64, int, error) {
 		return 0, 0, 0, err
 	}
 	defer prod.Close()
-	// The ceiling: franz-go with the same producer options and nothing else.
-	raw, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(env.KafkaBrokers...)}, kafka.ProducerOptions()...)...)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer raw.Close()
-
 	cfg := relay.DefaultConfig()
-	cfg.Topics = names
-	var (
-		head    int64
-		backlog []eventstore.Event
-	)
-	// Each round appends a backlog (not timed); ours relays it from the checkpoint, the
-	// ceiling produces the same records built in advance.
-	prepare := func(ctx context.Context) error {
-		if backlog != nil {
-			return nil
-		}
-		var err error
-		if backlog, err = seedBacklog(ctx, s, gen, head, perRound); err != nil {
-			return err
-		}
-		head = backlog[len(backlog)-1].Position
-		return nil
-	}
-	relayed, produced := -1, -1
+	cfg.Topics = b.names
+	// Each round appends a backlog (not timed); ours relays it from the checkpoint.
 	ours := func(ctx context.Context, round int) (int, time.Duration, error) {
-		if err := prepare(ctx); err != nil {
+		if err := b.prepare(ctx); err != nil {
 			return 0, 0, err
 		}
-		r := relay.New(cfg, s, s.Pool(), prod, env.Log)
+		r := relay.New(cfg, b.store, b.pool, prod, env.Log)
 		rctx, stop := context.WithCancel(ctx)
 		defer stop()
 		done := make(chan error, 1)
 		sw := stopwatch.Start(ctx)
 		go func() { done <- r.Start(rctx) }()
-		for r.Position() < head {
+		for r.Position() < b.head {
 			select {
 			case err := <-done:
 				return 0, 0, fmt.Errorf("relay stopped: %w", err)
@@ -371,33 +437,103 @@ func runRelay(ctx context.Context, env Env) (float64, float64, int, error) {
 		if err := <-done; err != nil {
 			return 0, 0, fmt.Errorf("relay: %w", err)
 		}
-		relayed = round
-		if produced == round {
-			backlog = nil
-		}
-		return perRound, d, nil
+		b.published(0, round)
+		return b.n, d, nil
 	}
-	ceiling := func(ctx context.Context, round int) (int, time.Duration, error) {
-		if err := prepare(ctx); err != nil {
+	return Alternate(ctx, rounds, ours, b.ceiling)
+}
+
+// rawRelayHeaders are the header keys of the raw relay's records, one per column it
+// reads besides the key's and the value's.
+var rawRelayHeaders = []string{record.HeaderGlobalPosition, record.HeaderEventID, record.HeaderStreamType,
+	record.HeaderStreamVersion, record.HeaderEventType, record.HeaderSchemaVersion, record.HeaderSchemaFingerprint,
+	record.HeaderOccurredAt, record.HeaderRecordedAt, record.HeaderCorrelationID, record.HeaderCausationID,
+	record.HeaderActor, record.HeaderTraceParent}
+
+// runRelayRaw is not Ordo: it measures what any relay can reach on this machine. Its
+// "ours" is the least work a relay does, with the raw libraries: one pgx query streaming
+// the backlog's rows (no visible bound, no pages, no checkpoint, no leader lock), each
+// row's columns copied as they arrive (binary, not formatted as Ordo's headers are) into
+// a record handed to the same franz-go producer options, then a flush.
+func runRelayRaw(ctx context.Context, env Env) (float64, float64, int, error) {
+	b, err := newRelayBench(ctx, env)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer b.close()
+	prod, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(env.KafkaBrokers...)}, kafka.ProducerOptions()...)...)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer prod.Close()
+	t, err := b.names.ForStreamType("order")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	const (
+		keyColumn, valueColumn = 2, 14
+		query                  = `SELECT position, id, stream_id, stream_type, version, type, schema_version,
+			schema_fingerprint, occurred_at, recorded_at, correlation_id, causation_id, actor, traceparent, payload
+			FROM events WHERE position > $1 AND position <= $2 ORDER BY position`
+	)
+	ours := func(ctx context.Context, round int) (int, time.Duration, error) {
+		if err := b.prepare(ctx); err != nil {
 			return 0, 0, err
 		}
-		recs := make([]*kgo.Record, len(backlog))
-		for i, ev := range backlog {
-			var err error
-			if recs[i], err = record.FromEvent(ev, names); err != nil {
-				return 0, 0, err
-			}
+		from, to := b.backlog[0].Position-1, b.head
+		var (
+			n    int
+			buf  []byte
+			hdrs []kgo.RecordHeader
+		)
+		// A record's bytes are cut from a shared buffer: RawValues are only valid until
+		// the next row.
+		cut := func(v []byte) []byte {
+			start := len(buf)
+			buf = append(buf, v...)
+			return buf[start:len(buf):len(buf)]
 		}
 		sw := stopwatch.Start(ctx)
-		if err := raw.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		rows, err := b.pool.Query(ctx, query, from, to)
+		if err != nil {
+			return 0, 0, err
+		}
+		for rows.Next() {
+			vals := rows.RawValues()
+			size := 0
+			for _, v := range vals {
+				size += len(v)
+			}
+			if cap(buf)-len(buf) < size {
+				buf = make([]byte, 0, max(size, 1<<20))
+			}
+			if cap(hdrs)-len(hdrs) < len(rawRelayHeaders) {
+				hdrs = make([]kgo.RecordHeader, 0, 1024*len(rawRelayHeaders))
+			}
+			h := hdrs[len(hdrs) : len(hdrs) : len(hdrs)+len(rawRelayHeaders)]
+			k := 0
+			for i, v := range vals {
+				if i != keyColumn && i != valueColumn {
+					h = append(h, kgo.RecordHeader{Key: rawRelayHeaders[k], Value: cut(v)})
+					k++
+				}
+			}
+			hdrs = hdrs[:len(hdrs)+len(h)]
+			prod.Produce(ctx, &kgo.Record{Topic: t, Key: cut(vals[keyColumn]), Value: cut(vals[valueColumn]), Headers: h}, nil)
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return 0, 0, err
+		}
+		if err := prod.Flush(ctx); err != nil {
 			return 0, 0, err
 		}
 		d := sw.Stop()
-		produced = round
-		if relayed == round {
-			backlog = nil
+		if n != len(b.backlog) {
+			return 0, 0, fmt.Errorf("raw relay read %d events, the backlog has %d", n, len(b.backlog))
 		}
-		return len(recs), d, nil
+		b.published(0, round)
+		return n, d, nil
 	}
-	return Alternate(ctx, rounds, ours, ceiling)
+	return Alternate(ctx, rounds, ours, b.ceiling)
 }
