@@ -10,6 +10,12 @@
 // same pgx pool) publishes it as a message whose payload is the same Avro bytes and
 // whose metadata is the rest of the same envelope.
 //
+// Scenario peer-watermill-sql-peak: append throughput, each side at its best. The same
+// work as peer-watermill-sql at 16, 64, 256 and 1024 writers, each count in a fresh
+// schema; the line gives each side's best rate over the four, and stderr the rates of
+// every count. Ordo's group commit writes appends that wait together in one
+// transaction, so its rate grows with the writers; watermill's does not.
+//
 // Scenario peer-watermill-sql-batch: 4 writers each store 100 events per call, as
 // `ordo bench append-batch` does. Ordo appends them to a new stream (no stream expected);
 // watermill publishes the same 100 events as messages in one Publish call (one INSERT).
@@ -41,7 +47,7 @@ func main() {
 	if *cpu {
 		env.CPU = os.Stderr
 	}
-	for _, s := range []bench.Scenario{watermillSQL, watermillSQLBatch} {
+	for _, s := range []bench.Scenario{watermillSQL, watermillSQLPeak, watermillSQLBatch} {
 		if _, err := bench.Run(ctx, env, s, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
