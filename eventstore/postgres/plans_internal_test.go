@@ -1,0 +1,36 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordo-platform/ordo/internal/testenv"
+)
+
+// TestGroupStatementPlansGenerically: the group committer's connections plan generically
+// and resolve the store's schema; the caller's pool keeps Postgres's choice; a store
+// without group commit opens no such connections.
+func TestGroupStatementPlansGenerically(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.PostgresSchema(t, Migrations())
+	s, err := New(ctx, pool, WithGroupCommit(2))
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	require.NotNil(t, s.groupPool)
+	require.EqualValues(t, 2, s.groupPool.Config().MaxConns)
+
+	var mode, schema, want string
+	require.NoError(t, s.groupPool.QueryRow(ctx, "SELECT current_setting('plan_cache_mode'), current_schema()").Scan(&mode, &schema))
+	require.NoError(t, pool.QueryRow(ctx, "SELECT current_schema()").Scan(&want))
+	require.Equal(t, "force_generic_plan", mode)
+	require.Equal(t, want, schema)
+	require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('plan_cache_mode')").Scan(&mode))
+	require.Equal(t, "auto", mode, "the caller's pool is left as it was")
+
+	off, err := New(ctx, pool, WithGroupCommit(0))
+	require.NoError(t, err)
+	t.Cleanup(off.Close)
+	require.Nil(t, off.groupPool)
+}
