@@ -11,8 +11,8 @@
 // whose metadata is the rest of the same envelope.
 //
 // Scenario peer-watermill-sql-peak: append throughput, each side at its best. The same
-// work as peer-watermill-sql at 16, 64, 256 and 1024 writers, each count in a fresh
-// schema; the line gives each side's best rate over the four, and stderr the rates of
+// work as peer-watermill-sql at 4, 8, 16, 64, 256 and 1024 writers, each count in a fresh
+// schema; the line gives each side's best rate over them, and stderr the rates of
 // every count. Ordo's group commit writes appends that wait together in one
 // transaction, so its rate grows with the writers; watermill's does not.
 //
