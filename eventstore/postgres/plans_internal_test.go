@@ -28,6 +28,7 @@ func TestGroupStatementPlansGenerically(t *testing.T) {
 	require.Equal(t, want, schema)
 	require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('plan_cache_mode')").Scan(&mode))
 	require.Equal(t, "auto", mode, "the caller's pool is left as it was")
+	require.NotContains(t, pool.Config().ConnConfig.RuntimeParams, "plan_cache_mode", "and so are its new connections")
 
 	off, err := New(ctx, pool, WithGroupCommit(0))
 	require.NoError(t, err)

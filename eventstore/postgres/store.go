@@ -99,6 +99,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 func genericPlans(ctx context.Context, pool *pgxpool.Pool, n int, schema string) (*pgxpool.Pool, error) {
 	cfg := pool.Config().Copy()
 	cfg.MaxConns, cfg.MinConns = int32(n), 0
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	gp, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
