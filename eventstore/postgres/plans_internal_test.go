@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordo-platform/ordo/internal/testenv"
@@ -11,14 +12,15 @@ import (
 
 // TestGroupStatementPlansGenerically: the group committer's connections plan generically
 // and resolve the store's schema; the caller's pool keeps Postgres's choice; a store
-// without group commit opens no such connections.
+// without group commit opens no such connections (nor does one whose copy of the pool
+// cannot connect: it writes its groups on the caller's pool, as before).
 func TestGroupStatementPlansGenerically(t *testing.T) {
 	ctx := context.Background()
 	pool := testenv.PostgresSchema(t, Migrations())
 	s, err := New(ctx, pool, WithGroupCommit(2))
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	require.NotNil(t, s.groupPool)
+	require.NotSame(t, pool, s.groupPool)
 	require.EqualValues(t, 2, s.groupPool.Config().MaxConns)
 
 	var mode, schema, want string
@@ -33,5 +35,17 @@ func TestGroupStatementPlansGenerically(t *testing.T) {
 	off, err := New(ctx, pool, WithGroupCommit(0))
 	require.NoError(t, err)
 	t.Cleanup(off.Close)
-	require.Nil(t, off.groupPool)
+	require.Same(t, pool, off.groupPool)
+
+	// A copy that cannot connect: a Postgres that refuses a startup setting (as a
+	// PgBouncer does with parameters it does not know) stands for it here.
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.RuntimeParams["ordo_no_such_setting"] = "1"
+	_, err = genericPlans(ctx, pool, 1, "")
+	require.Error(t, err, "the schema differs")
+	broken, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(broken.Close)
+	_, err = genericPlans(ctx, broken, 1, "")
+	require.Error(t, err, "the setting is refused at connect")
 }

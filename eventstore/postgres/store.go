@@ -39,8 +39,9 @@ type Store struct {
 	channel string
 	notify  *listener
 	group   *committer
-	// groupPool holds the group committer's connections (one per worker, opened on
-	// first use), which plan the group statement generically: see genericPlans.
+	// groupPool is what the group committer writes on: connections of its own that plan
+	// the group statement generically (see genericPlans), or pool when those cannot be
+	// made.
 	groupPool *pgxpool.Pool
 }
 
@@ -76,11 +77,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	}
 	s := &Store{pool: pool, channel: "ordo_events_" + schema}
 	s.notify = newListener(pool, s.channel)
+	s.groupPool = pool
 	if o.groupWorkers > 0 {
-		var err error
-		if s.groupPool, err = genericPlans(ctx, pool, o.groupWorkers, schema); err != nil {
-			s.notify.close()
-			return nil, fmt.Errorf("eventstore: group commit connections: %w", err)
+		// Without them (a PgBouncer that refuses the setting at connect, say) groups are
+		// planned as Postgres chooses, as before: slower for small groups, not wrong.
+		if gp, err := genericPlans(ctx, pool, o.groupWorkers, schema); err == nil {
+			s.groupPool = gp
 		}
 	}
 	s.group = newCommitter(s, o.groupWorkers)
@@ -124,7 +126,7 @@ func genericPlans(ctx context.Context, pool *pgxpool.Pool, n int, schema string)
 func (s *Store) Close() {
 	s.group.close()
 	s.notify.close()
-	if s.groupPool != nil {
+	if s.groupPool != s.pool {
 		s.groupPool.Close()
 	}
 }
