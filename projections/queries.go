@@ -229,6 +229,11 @@ func (q *Queries) ListOrders(ctx context.Context, customer domain.ID, cursor str
 		if err := decodeCursor(cursor, &c); err != nil {
 			return OrderPage{}, err
 		}
+		// Cursors carry real placement times; one outside years 1-9999 (inside Postgres's
+		// timestamptz range) was not made here.
+		if y := time.UnixMicro(c.PlacedAt).UTC().Year(); y < 1 || y > 9999 {
+			return OrderPage{}, ErrBadCursor
+		}
 		rows, err = q.pool.Query(ctx, orderSelect+`WHERE customer_id = $1 AND status <> ''
 			AND (placed_at, id) < ($2, $3) ORDER BY placed_at DESC, id DESC LIMIT $4`,
 			uuid.UUID(customer), time.UnixMicro(c.PlacedAt).UTC(), c.ID, limit+1)
