@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -36,6 +38,12 @@ type streamEventResponse struct {
 // a page of the stream's events, decoded.
 func (s *Server) handleStreamEvents(c echo.Context) error {
 	q := app.ReadStreamEventsQuery{StreamID: c.Param("stream"), Actor: actor(c)}
+	// Stream ids are text: bytes that are not UTF-8 (or a NUL) could name no stream, and
+	// Postgres would refuse them as a parameter.
+	if !utf8.ValidString(q.StreamID) || strings.ContainsRune(q.StreamID, 0) {
+		return newProblem(http.StatusBadRequest, codeInvalidQuery, "the stream id must be UTF-8 text").
+			withField("stream", "must be UTF-8 text without NUL")
+	}
 	bad := newProblem(http.StatusBadRequest, codeInvalidQuery, "query parameters must be integers")
 	if v := c.QueryParam("from_version"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
